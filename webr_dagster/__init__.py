@@ -1,0 +1,1 @@
+"""webr-dagster: the WebR method (webr/) wired to Dagster assets on DuckDB."""

@@ -1,0 +1,71 @@
+"""Write the final splits as a Hugging Face dataset folder: Parquet, JSONL and a card."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .splits import TEST_SPLIT, TRAIN_SPLIT
+
+SPLITS = (TRAIN_SPLIT, TEST_SPLIT)
+MESSAGE_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+
+
+def _arrow_table(rows: list[dict], lineage: list[str]) -> pa.Table:
+    fields = [("prompt_id", pa.string()), ("messages", MESSAGE_TYPE)]
+    fields += [(name, pa.int64() if name == "record_offset" else pa.string()) for name in lineage]
+    schema = pa.schema(fields)
+    return pa.Table.from_pylist(
+        [{name: row.get(name) for name, _ in fields} for row in rows], schema=schema
+    )
+
+
+def dataset_card(counts: dict[str, int], notes: dict[str, object]) -> str:
+    split_lines = "\n".join(
+        f"  - split: {split}\n    path: data/{split}-*.parquet" for split in SPLITS
+    )
+    info = "\n".join(f"- {key}: {value}" for key, value in notes.items())
+    sizes = "\n".join(f"- {split}: {counts.get(split, 0)} examples" for split in SPLITS)
+    return (
+        "---\nconfigs:\n- config_name: default\n  data_files:\n"
+        f"{split_lines}\n"
+        "task_categories:\n- text-generation\n---\n\n"
+        "# WebR instruction-tuning data\n\n"
+        "Synthesised with webr-dagster from web pages by Web Reconstruction (WebR): each "
+        "page is either part of the instruction (Web as Instruction) or the basis of the "
+        "response (Web as Response). Rows follow the alignment-handbook SFT format "
+        "(`prompt_id`, `messages`) plus lineage columns that trace every example to its "
+        "source page, model and prompt templates. Splits are page-disjoint and stratified "
+        "by web domain.\n\n"
+        f"## Splits\n{sizes}\n\n## Generation\n{info}\n\n"
+        "JSON Lines copies of the splits are in `jsonl/`.\n"
+    )
+
+
+def export_dataset(
+    rows: list[dict], out_dir: str | Path, lineage: list[str], notes: dict[str, object]
+) -> dict[str, int]:
+    """Replace ``out_dir`` with the dataset; returns examples per split."""
+    out_dir = Path(out_dir)
+    staging = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "data").mkdir(parents=True)
+    (staging / "jsonl").mkdir()
+    counts = {}
+    for split in SPLITS:
+        split_rows = [row for row in rows if row["split"] == split]
+        counts[split] = len(split_rows)
+        table = _arrow_table(split_rows, lineage)
+        pq.write_table(table, staging / "data" / f"{split}-00000-of-00001.parquet")
+        with open(staging / "jsonl" / f"{split}.jsonl", "w", encoding="utf-8") as handle:
+            for record in table.to_pylist():
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    (staging / "README.md").write_text(dataset_card(counts, notes), encoding="utf-8")
+    # Swap in the finished folder only once it is complete.
+    shutil.rmtree(out_dir, ignore_errors=True)
+    staging.rename(out_dir)
+    return counts

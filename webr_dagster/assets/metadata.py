@@ -1,0 +1,39 @@
+"""Materialization metadata shown in the UI: counts, previews, LLM usage."""
+
+import pandas as pd
+from dagster import MetadataValue
+
+
+def _cell(value: object, width: int) -> str:
+    text = "" if value is None else str(value)
+    text = text.replace("\n", " ").replace("|", "\\|")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def preview(frame: pd.DataFrame, columns: list[str], rows: int = 5, width: int = 80):
+    """A small markdown table of the first rows (markdown needs no extra library)."""
+    columns = [c for c in columns if c in frame.columns]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for record in frame[columns].head(rows).to_dict("records"):
+        lines.append("| " + " | ".join(_cell(record[c], width) for c in columns) + " |")
+    return MetadataValue.md("\n".join(lines))
+
+
+def llm_metadata(stats) -> dict:
+    usage = stats.as_dict()
+    return {
+        "llm_calls": usage["calls"],
+        "llm_calls_from_ledger": usage["cached"],
+        "llm_calls_sent": usage["sent"],
+        "llm_calls_failed": usage["failed"],
+        "llm_retries": usage["retries"],
+        "llm_skipped_for_budget": usage["skipped_for_budget"],
+        "prompt_tokens": usage["prompt_tokens"],
+        "completion_tokens": usage["completion_tokens"],
+        "cost_usd": MetadataValue.float(float(usage["cost_usd"])),
+        "llm_errors": MetadataValue.json(usage["errors"]),
+    }
+
+
+def counts(series: pd.Series) -> MetadataValue:
+    return MetadataValue.json({str(k): int(v) for k, v in series.value_counts().items()})

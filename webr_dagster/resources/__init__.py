@@ -1,0 +1,1 @@
+"""Resources: the pipeline's only doors to storage and to language models."""

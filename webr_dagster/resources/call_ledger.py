@@ -1,0 +1,114 @@
+"""The LLM call ledger: every call ever made, keyed by its content, in its own DuckDB file.
+
+A call key is a hash of (model, messages, sampling parameters, sample index). A key with
+an ``ok`` row is answered from here and never sent again; failed attempts are recorded
+with their reason but never served as replies. Rows are appended in batches, so a killed
+process loses at most the batch it had not flushed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from pathlib import Path
+
+import pandas as pd
+
+LEDGER_COLUMNS = {
+    "call_key": "VARCHAR",
+    "model": "VARCHAR",
+    "params": "VARCHAR",
+    "sample_index": "INTEGER",
+    "stage": "VARCHAR",
+    "page_id": "VARCHAR",
+    "template": "VARCHAR",
+    "messages": "VARCHAR",
+    "status": "VARCHAR",
+    "reply": "VARCHAR",
+    "error": "VARCHAR",
+    "prompt_tokens": "BIGINT",
+    "completion_tokens": "BIGINT",
+    "cost_usd": "DOUBLE",
+    "latency_s": "DOUBLE",
+    "attempts": "INTEGER",
+    "run_id": "VARCHAR",
+    "created_at": "TIMESTAMP",
+}
+
+
+def call_key(model: str, messages: list[dict], params: dict, sample_index: int = 0) -> str:
+    payload = json.dumps(
+        {"model": model, "messages": messages, "params": params, "sample": sample_index},
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class CallLedger:
+    """Reads and appends ledger rows; one instance per process and file."""
+
+    def __init__(self, path: str | Path):
+        import duckdb
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._con = duckdb.connect(str(self.path))
+        columns = ", ".join(f"{name} {kind}" for name, kind in LEDGER_COLUMNS.items())
+        self._con.execute(f"CREATE TABLE IF NOT EXISTS llm_calls ({columns})")
+
+    def answered_keys(self) -> set[str]:
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT DISTINCT call_key FROM llm_calls WHERE status = 'ok'"
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    def replies(self, keys: list[str]) -> dict[str, dict]:
+        """The latest ok row for each of ``keys`` that has one."""
+        if not keys:
+            return {}
+        with self._lock:
+            frame = self._con.execute(
+                """
+                SELECT call_key, reply, prompt_tokens, completion_tokens, cost_usd
+                FROM llm_calls
+                WHERE status = 'ok' AND call_key IN (SELECT unnest(?))
+                QUALIFY row_number() OVER (PARTITION BY call_key ORDER BY created_at DESC) = 1
+                """,
+                [keys],
+            ).df()
+        return {row["call_key"]: row for row in frame.to_dict("records")}
+
+    def append(self, rows: list[dict]) -> None:
+        if not rows:
+            return
+        frame = pd.DataFrame(rows, columns=list(LEDGER_COLUMNS))
+        with self._lock:
+            self._con.register("ledger_batch", frame)
+            try:
+                self._con.execute("INSERT INTO llm_calls SELECT * FROM ledger_batch")
+            finally:
+                self._con.unregister("ledger_batch")
+
+    def totals(self, run_id: str | None = None) -> dict:
+        where, args = ("WHERE run_id = ?", [run_id]) if run_id else ("", [])
+        with self._lock:
+            row = self._con.execute(
+                f"""
+                SELECT count(*) FILTER (status = 'ok'), count(*) FILTER (status <> 'ok'),
+                       coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0),
+                       coalesce(sum(cost_usd), 0)
+                FROM llm_calls {where}
+                """,
+                args,
+            ).fetchone()
+        return dict(
+            zip(["ok", "failed", "prompt_tokens", "completion_tokens", "cost_usd"], row)
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()

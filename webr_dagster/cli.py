@@ -151,10 +151,15 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def extract_command(args: argparse.Namespace) -> int:
-    from .webr.extract import extract_main_text
-    from .webr.readers import decode_html_file
+    import gzip
 
-    html = decode_html_file(Path(args.file))
+    from .webr.extract import extract_main_text
+    from .webr.readers import decode_bytes
+
+    data = Path(args.file).read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    html = decode_bytes(data)
     extracted = extract_main_text(html, args.url)
     if extracted is None:
         print("no main text found", file=sys.stderr)

@@ -2,8 +2,6 @@
 
 from dagster import AssetSelection, define_asset_job
 
-from .partitions import crawl_source_partitions, domain_partitions
-
 DOMAIN_ASSETS = AssetSelection.assets(
     "raw_pages", "cleaned_pages", "page_rejections", "author_profiles",
     "instruction_side_pairs", "response_side_pairs", "filtered_pairs",
@@ -12,13 +10,11 @@ DOMAIN_ASSETS = AssetSelection.assets(
 index_crawl_source_job = define_asset_job(
     "index_crawl_source",
     selection=AssetSelection.assets("crawl_index"),
-    partitions_def=crawl_source_partitions,
     tags={"webr/writes": "warehouse"},
 )
 domain_pipeline_job = define_asset_job(
     "webr_domain",
     selection=DOMAIN_ASSETS,
-    partitions_def=domain_partitions,
     tags={"webr/writes": "warehouse"},
 )
 splits_job = define_asset_job(

@@ -102,7 +102,7 @@ def instruction_and_response_pairs(
 
         return run
 
-    with llm.open_session(context.run_id, context.log) as session:
+    with llm.open_session(context.run.run_id, context.log) as session:
         outcomes = session.run(job(plan) for plan in plans)
 
     rows = []

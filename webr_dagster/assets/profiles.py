@@ -46,7 +46,7 @@ def author_profiles(
 
         return run
 
-    with llm.open_session(context.run_id, context.log) as session:
+    with llm.open_session(context.run.run_id, context.log) as session:
         outcomes = session.run(job(page) for page in pages)
     rows = []
     for page, outcome in zip(pages, outcomes):

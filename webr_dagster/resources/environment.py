@@ -16,7 +16,7 @@ from .settings import WebRSettings
 from .storage import WebRHome, warehouse_io_manager, warehouse_resource
 
 # The built-in 135M model rambles and is slow on a CPU: keep its answers and inputs short.
-LOCAL_MAX_TOKENS = 256
+LOCAL_MAX_TOKENS = 200
 LOCAL_MAX_INPUT_CHARS = 3000
 
 
@@ -48,7 +48,9 @@ def llm_from_env(home: WebRHome) -> LLMResource:
             options[key] = value
     if model is None:
         options.setdefault("max_tokens", LOCAL_MAX_TOKENS)
-        options.setdefault("concurrency", 2)
+        # One model, one sequence at a time: a page's chained calls then run back to back
+        # and reuse the cached prompt prefix (the page text).
+        options.setdefault("concurrency", 1)
     return LLMResource(**options)
 
 

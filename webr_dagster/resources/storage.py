@@ -7,8 +7,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dagster_duckdb import DuckDBResource
-from dagster_duckdb_pandas import DuckDBPandasIOManager
+import pandas as pd
+from dagster_duckdb import DuckDBIOManager, DuckDBResource
+from dagster_duckdb_pandas import DuckDBPandasTypeHandler
 
 # Not "warehouse": DuckDB finds a schema named like the database file's stem ambiguous.
 SCHEMA = "webr"
@@ -48,8 +49,37 @@ class WebRHome:
         return self
 
 
-def warehouse_io_manager(home: WebRHome) -> DuckDBPandasIOManager:
-    return DuckDBPandasIOManager(database=str(home.warehouse), schema=SCHEMA)
+class EmptyTablesPandasTypeHandler(DuckDBPandasTypeHandler):
+    """Like the stock handler, but an empty frame still creates its (typed) table.
+
+    The stock handler skips empty frames, so a stage that kept nothing in its first
+    partition leaves no table and every downstream read fails.
+    """
+
+    def handle_output(self, context, table_slice, obj: pd.DataFrame, connection):
+        if obj.empty:
+            connection.execute(
+                f"CREATE TABLE IF NOT EXISTS {table_slice.schema}.{table_slice.table} "
+                "AS SELECT * FROM obj"
+            )
+            return
+        return super().handle_output(context, table_slice, obj, connection)
+
+
+class WarehouseIOManager(DuckDBIOManager):
+    """DuckDB IO manager for pandas frames; partitioned assets replace only their slice."""
+
+    @staticmethod
+    def type_handlers():
+        return [EmptyTablesPandasTypeHandler()]
+
+    @staticmethod
+    def default_load_type():
+        return pd.DataFrame
+
+
+def warehouse_io_manager(home: WebRHome) -> WarehouseIOManager:
+    return WarehouseIOManager(database=str(home.warehouse), schema=SCHEMA)
 
 
 def warehouse_resource(home: WebRHome) -> DuckDBResource:

@@ -122,17 +122,13 @@ def mix_targets(
 ) -> dict[tuple[str, str], int]:
     """How many pairs of each (role, scope) group the final mix keeps.
 
-    First, within each role, all : part is brought within ``tolerance`` of 1 : 1; then the
-    roles are brought within ``tolerance`` of their weights (WI : WR = 2 : 1), trimming the
-    larger scope of a role first so the scope balance holds.
+    The roles are brought within ``tolerance`` of their weights (WI : WR = 2 : 1, the
+    method's rule for the final set). A role that must shrink loses pairs from its larger
+    scope first, so the all : part balance that the assignment created is kept.
     """
     by_role: dict[str, dict[str, int]] = {}
     for (role, scope), count in counts.items():
         by_role.setdefault(role, {})[scope] = count
-    for role, scopes in by_role.items():
-        if len(scopes) == 2:
-            (s1, c1), (s2, c2) = sorted(scopes.items())
-            scopes[s1], scopes[s2] = _two_way(c1, c2, 1, 1, tolerance)
     roles = [r for r in role_weights if r in by_role]
     if len(roles) == 2:
         r1, r2 = roles

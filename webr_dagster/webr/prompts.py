@@ -31,21 +31,23 @@ class Template:
         ]
 
 
+# Every template that shows the page starts with it, so a page's consecutive calls share a
+# long common prefix that a local model's prompt cache can reuse.
+
 AUTHOR_PROFILE = Template(
     "author_profile",
     1,
-    "Below is the text of a web page.\n\n"
-    "[Web page]\n{text}\n[End of web page]\n\n"
-    "Judging only from this text, who most likely wrote it? Describe the author in at most "
-    "30 words: their role or occupation, what they know well, and why and for whom they write. "
-    "Reply with the description alone.",
+    "{text}\n\n[End of web page]\n\n"
+    "Judging only from the web page above, who most likely wrote it? Describe the author in at "
+    "most 30 words: their role or occupation, what they know well, and why and for whom they "
+    "write. Reply with the description alone.",
 )
 
 WI_REQUEST_ALL = Template(
     "wi_request_all",
     1,
-    "The following text was written by this author: {profile}\n\n"
-    "[Text]\n{text}\n[End of text]\n\n"
+    "{text}\n\n[End of text]\n\n"
+    "The text above was written by this author: {profile}\n\n"
     "Put yourself in the author's place. You want an AI assistant to turn the whole text above "
     "into something different. Write the {noun} you would give it. The {noun} must be grounded in "
     "what the text actually says and must set detailed, specific constraints: a target length "
@@ -57,8 +59,8 @@ WI_REQUEST_ALL = Template(
 WI_REQUEST_PART = Template(
     "wi_request_part",
     1,
-    "The following text was written by this author: {profile}\n\n"
-    "[Text]\n{text}\n[End of text]\n\n"
+    "{text}\n\n[End of text]\n\n"
+    "The text above was written by this author: {profile}\n\n"
     "Put yourself in the author's place. You want an AI assistant to rework one particular piece "
     "of the information in the text above (not the text as a whole) into something different. "
     "Write the {noun} you would give it. The {noun} must be grounded in what that piece actually "
@@ -71,8 +73,8 @@ WI_REQUEST_PART = Template(
 WR_REQUEST_ALL = Template(
     "wr_request_all",
     1,
-    "The following text was written by this author: {profile}\n\n"
-    "[Text]\n{text}\n[End of text]\n\n"
+    "{text}\n\n[End of text]\n\n"
+    "The text above was written by this author: {profile}\n\n"
     "Imagine the text above is the reply an AI assistant gave. What {noun} from a user like this "
     "author would the whole text answer best? Write that {noun}. Make it detailed and specific, "
     "and have it ask for the style, format and structure the text has. Use the author's own "
@@ -82,8 +84,8 @@ WR_REQUEST_ALL = Template(
 WR_REQUEST_PART = Template(
     "wr_request_part",
     1,
-    "The following text was written by this author: {profile}\n\n"
-    "[Text]\n{text}\n[End of text]\n\n"
+    "{text}\n\n[End of text]\n\n"
+    "The text above was written by this author: {profile}\n\n"
     "Imagine one particular piece of the information in the text above is the reply an AI "
     "assistant gave. What {noun} from a user like this author would that piece answer best? "
     "Write that {noun}, aimed at that piece only, not at the whole text. Make it detailed and "
@@ -100,8 +102,8 @@ WR_ANSWER = Template("wr_answer", 1, "{request}")
 WR_REFINE = Template(
     "wr_refine",
     1,
-    "Improve an answer to a request, using the provided information.\n\n"
-    "[Provided information]\n{text}\n[End of provided information]\n\n"
+    "{text}\n\n[End of provided information]\n\n"
+    "Above is some provided information. Below are a request and a first answer to it.\n\n"
     "[Request]\n{request}\n[End of request]\n\n"
     "[Answer]\n{answer}\n[End of answer]\n\n"
     "Use the provided information to make the answer more helpful, complete and factually "

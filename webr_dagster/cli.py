@@ -2,6 +2,7 @@
 
     webr run [PATH...] [--sample] [--limit N] [--max-cost USD] [--test-share F]
     webr extract FILE [--url URL]
+    webr ui [--port 3000]
 """
 
 from __future__ import annotations
@@ -168,6 +169,19 @@ def extract_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def ui_command(args: argparse.Namespace) -> int:
+    """Start the Dagster UI and daemon on this package, with DAGSTER_HOME under WEBR_HOME."""
+    from .instance import ensure_dagster_home
+    from .resources.storage import WebRHome
+
+    home = WebRHome.from_env().ensure()
+    ensure_dagster_home(home)
+    command = ["dagster", "dev", "-m", "webr_dagster.definitions", "-p", str(args.port)]
+    _say(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}; landing folder {home.landing}")
+    os.execvp(command[0], command)
+    return 0  # not reached
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="webr", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -180,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-cost", type=float, help="spending cap in USD for this run")
     run.add_argument("--test-share", type=float, help="share of pages in test_sft (0.1)")
     run.set_defaults(handler=run_command)
+    ui = commands.add_parser("ui", help="open the Dagster UI (dagster dev) on this project")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(handler=ui_command)
     extract = commands.add_parser("extract", help="print the main text of one HTML file")
     extract.add_argument("file")
     extract.add_argument("--url")

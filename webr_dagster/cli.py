@@ -1,6 +1,8 @@
-"""`webr` command line: run the whole method in-process on crawl files, or extract one page.
+"""`webr` command line: run the whole method in-process on crawl files, estimate its cost,
+extract one page, or open the UI.
 
     webr run [PATH...] [--sample] [--limit N] [--max-cost USD] [--test-share F]
+    webr estimate [PATH...] [--sample] [--limit N]
     webr extract FILE [--url URL]
     webr ui [--port 3000]
 """
@@ -15,140 +17,159 @@ from collections import Counter
 from pathlib import Path
 
 
-# Dagster's own step-by-step DEBUG lines would drown the progress lines below.
-QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 SAMPLE_CRAWL = Path(__file__).resolve().parent / "sample_crawl"
+STAGES = (("raw pages", "raw_pages", "pages"), ("cleaned pages", "cleaned_pages", "pages"),
+          ("rejected at cleaning", "page_rejections", "rejected"),
+          ("author profiles", "author_profiles", "pages"),
+          ("WI pairs", "instruction_side_pairs", "pairs"),
+          ("WR pairs", "response_side_pairs", "pairs"),
+          ("kept after filters", "filtered_pairs", "kept"))
+# The pair step's LLM usage is reported on both of its outputs: count it once.
+USAGE_ASSETS = ("author_profiles", "instruction_side_pairs")
+USAGE_KEYS = ("llm_calls_sent", "llm_calls_from_ledger", "llm_calls_failed",
+              "llm_skipped_for_budget", "prompt_tokens", "completion_tokens", "cost_usd")
 
 
 def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def _metadata_value(result, asset_name: str, key: str, default=0):
-    for event in result.asset_materializations_for_node(asset_name) if asset_name else []:
-        value = event.metadata.get(key)
-        if value is not None:
-            return getattr(value, "value", getattr(value, "data", value))
-    return default
+def _sources(args) -> list[str]:
+    from .webr.readers import find_crawl_sources
+
+    paths = list(args.paths) + ([str(SAMPLE_CRAWL)] if args.sample else [])
+    return find_crawl_sources(paths)
 
 
-def _output_metadata(result, output_name: str, key: str, default=0):
-    for event in result.get_asset_materialization_events():
-        materialization = event.step_materialization_data.materialization
-        if materialization.asset_key.path[-1] == output_name and key in materialization.metadata:
-            value = materialization.metadata[key]
-            return getattr(value, "value", getattr(value, "data", value))
-    return default
+def _runner(args):
+    if getattr(args, "max_cost", None) is not None:
+        os.environ["WEBR_MAX_COST_USD"] = str(args.max_cost)
+    from .runner import Runner
+
+    return Runner(pages_per_domain_limit=args.limit,
+                  test_share=getattr(args, "test_share", None))
+
+
+def _index(runner, sources):
+    def progress(position, source, records, domains):
+        _say(f"[index {position}/{len(sources)}] {source}: {records} records, "
+             f"{sum(domains.values())} pages in {len(domains)} domains")
+
+    return runner.index(sources, progress)
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from .resources.storage import WebRHome
-    from .instance import ensure_dagster_home
-
-    home = WebRHome.from_env().ensure()
-    ensure_dagster_home(home)
-    if args.max_cost is not None:
-        os.environ["WEBR_MAX_COST_USD"] = str(args.max_cost)
-
-    from dagster import DagsterInstance, materialize
-
-    from .assets import ALL_ASSETS
-    from .checks import ALL_CHECKS
-    from .jobs import DOMAIN_ASSETS
-    from .partitions import crawl_source_partitions, domain_partitions
-    from .resources.environment import resources_from_env
-    from .webr.readers import find_crawl_sources
+    from .runner import metadata_of
 
     started = time.monotonic()
-    paths = list(args.paths) + ([str(SAMPLE_CRAWL)] if args.sample else [])
-    sources = find_crawl_sources(paths)
+    sources = _sources(args)
     if not sources:
         _say("no crawl files found (WARC, WET, JSONL, WebR JSON, or folders of .html)")
         return 2
-    resources = resources_from_env(
-        home, pages_per_domain_limit=args.limit, test_share=args.test_share
-    )
-    model = resources["llm"].model_name
-    _say(f"webr: {len(sources)} crawl source(s); model {model}; home {home.root}")
-    instance = DagsterInstance.get()
-    definitions = [*ALL_ASSETS, *ALL_CHECKS]
-
-    known = set(instance.get_dynamic_partitions(crawl_source_partitions.name))
-    instance.add_dynamic_partitions(
-        crawl_source_partitions.name, [s for s in sources if s not in known]
-    )
-    pages_by_domain: Counter[str] = Counter()
-    records = rejected = 0
-    for index, source in enumerate(sources, 1):
-        result = materialize(definitions, selection=["crawl_index"], partition_key=source,
-                             instance=instance, resources=resources,
-                             run_config=QUIET_RUN_CONFIG)
-        domains = _metadata_value(result, "crawl_index", "domains", {}) or {}
-        pages_by_domain.update(domains)
-        found = _metadata_value(result, "crawl_index", "records")
-        records += found
-        rejected += found - sum(domains.values())
-        _say(f"[index {index}/{len(sources)}] {source}: {found} records, "
-             f"{sum(domains.values())} pages in {len(domains)} domains")
-
-    domains = sorted(pages_by_domain)
-    known = set(instance.get_dynamic_partitions(domain_partitions.name))
-    instance.add_dynamic_partitions(domain_partitions.name, [d for d in domains if d not in known])
+    runner = _runner(args)
+    _say(f"webr: {len(sources)} crawl source(s); model {runner.llm.model_name}; "
+         f"home {runner.home.root}")
+    index = _index(runner, sources)
+    domains = sorted(index.pages_by_domain)
     totals: Counter[str] = Counter()
-    stopped_for_budget = False
-    for index, domain in enumerate(domains, 1):
-        result = materialize(definitions, selection=DOMAIN_ASSETS, partition_key=domain,
-                             instance=instance, resources=resources, raise_on_error=False,
-                             run_config=QUIET_RUN_CONFIG)
+    rejections: Counter[str] = Counter()
+    failed_domains = 0
+    for position, domain in enumerate(domains, 1):
+        result = runner.run_domain(domain)
         if not result.success:
-            _say(f"[domain {index}/{len(domains)}] {domain}: FAILED (see the run's logs in "
-                 f"the Dagster UI; run id {result.run_id})")
-            totals["failed_domains"] += 1
+            failed_domains += 1
+            _say(f"[domain {position}/{len(domains)}] {domain}: FAILED (run {result.run_id}; "
+                 "see its logs in the Dagster UI)")
             continue
-        stage = {
-            "raw": _output_metadata(result, "raw_pages", "pages"),
-            "cleaned": _output_metadata(result, "cleaned_pages", "pages"),
-            "rejected": _output_metadata(result, "page_rejections", "rejected"),
-            "profiles": _output_metadata(result, "author_profiles", "pages"),
-            "wi": _output_metadata(result, "instruction_side_pairs", "pairs"),
-            "wr": _output_metadata(result, "response_side_pairs", "pairs"),
-            "kept": _output_metadata(result, "filtered_pairs", "kept"),
-        }
-        for asset_name in ("author_profiles", "instruction_side_pairs"):
-            # The pair step's usage is reported on both of its outputs: count it once.
-            for key in ("llm_calls_sent", "llm_calls_from_ledger", "llm_calls_failed",
-                        "llm_skipped_for_budget", "prompt_tokens", "completion_tokens",
-                        "cost_usd"):
-                totals[key] += _output_metadata(result, asset_name, key)
-        totals.update({k: v for k, v in stage.items()})
-        stopped_for_budget |= totals["llm_skipped_for_budget"] > 0
-        _say(f"[domain {index}/{len(domains)}] {domain}: {stage['raw']} pages -> "
-             f"{stage['cleaned']} cleaned -> {stage['profiles']} profiles -> "
-             f"{stage['wi']} WI + {stage['wr']} WR -> {stage['kept']} kept")
+        stage = {label: metadata_of(result, asset, key) for label, asset, key in STAGES}
+        totals.update(stage)
+        rejections.update(metadata_of(result, "page_rejections", "reasons", {}) or {})
+        for asset in USAGE_ASSETS:
+            for key in USAGE_KEYS:
+                totals[key] += metadata_of(result, asset, key)
+        _say(f"[domain {position}/{len(domains)}] {domain}: {stage['raw pages']} pages -> "
+             f"{stage['cleaned pages']} cleaned -> {stage['author profiles']} profiles -> "
+             f"{stage['WI pairs']} WI + {stage['WR pairs']} WR -> "
+             f"{stage['kept after filters']} kept")
 
-    result = materialize(definitions, selection=["sft_splits"], instance=instance,
-                         resources=resources, run_config=QUIET_RUN_CONFIG)
-    split_counts = _output_metadata(result, "sft_splits", "split_counts", {})
-    export_dir = resources["settings"].export_dir
+    split_counts = metadata_of(runner.build_splits(), "sft_splits", "split_counts", {})
+    not_pages = {k: v for k, v in index.statuses.items() if k != "kept"}
     _say("")
     _say("stage counts:")
-    _say(f"  crawl records        {records} ({rejected} not pages)")
-    for label, key in (("raw pages", "raw"), ("cleaned pages", "cleaned"),
-                       ("rejected at cleaning", "rejected"), ("author profiles", "profiles"),
-                       ("WI pairs", "wi"), ("WR pairs", "wr"), ("kept after filters", "kept")):
-        _say(f"  {label:<20} {totals[key]}")
-    _say(f"  train_sft            {split_counts.get('train_sft', 0)}")
-    _say(f"  test_sft             {split_counts.get('test_sft', 0)}")
+    _say(f"  {'crawl records':<21}{index.records}")
+    for label, _, _ in STAGES:
+        _say(f"  {label:<21}{totals[label]}")
+    _say(f"  {'train_sft':<21}{split_counts.get('train_sft', 0)}")
+    _say(f"  {'test_sft':<21}{split_counts.get('test_sft', 0)}")
+    if not_pages or rejections:
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted((not_pages | rejections).items()))
+        _say(f"not kept, by reason: {reasons}")
     _say(f"LLM: {totals['llm_calls_sent']} calls sent, {totals['llm_calls_from_ledger']} "
          f"answered from the ledger, {totals['llm_calls_failed']} failed; "
          f"{totals['prompt_tokens']} prompt + {totals['completion_tokens']} completion tokens; "
          f"${totals['cost_usd']:.4f}")
-    if stopped_for_budget:
-        _say(f"stopped at the spending cap (${os.environ.get('WEBR_MAX_COST_USD')}): what was "
-             "paid for is kept; raise the cap and run again to continue")
+    if totals["llm_skipped_for_budget"]:
+        _say(f"STOPPED AT THE SPENDING CAP (${runner.llm.max_cost_usd}): "
+             f"{totals['llm_skipped_for_budget']} calls were not started. Everything paid for "
+             "is kept in the ledger; raise the cap and run again to finish without paying twice.")
+    export_dir = runner.resources["settings"].export_dir
     _say(f"dataset: {export_dir} (datasets.load_dataset('{export_dir}'))")
-    _say(f"warehouse: {home.warehouse}; took {time.monotonic() - started:.0f} s")
-    return 1 if totals["failed_domains"] else 0
+    _say(f"warehouse: {runner.home.warehouse}; took {time.monotonic() - started:.0f} s")
+    return 1 if failed_domains else 0
+
+
+def estimate_command(args: argparse.Namespace) -> int:
+    """Index and clean (no LLM), then add up each page's expected calls and tokens."""
+    import duckdb
+
+    from .resources.storage import SCHEMA
+    from .webr.estimate import CallEstimate, estimate_page
+    from .webr.sampling import plan_page
+
+    sources = _sources(args)
+    if not sources:
+        _say("no crawl files found")
+        return 2
+    runner = _runner(args)
+    index = _index(runner, sources)
+    for domain in sorted(index.pages_by_domain):
+        runner.clean(domain)
+    settings, llm = runner.resources["settings"], runner.llm
+    domains = sorted(index.pages_by_domain)
+    with duckdb.connect(str(runner.home.warehouse), read_only=True) as con:
+        pages = con.execute(
+            f"SELECT page_id, text FROM {SCHEMA}.cleaned_pages WHERE domain IN "
+            "(SELECT unnest(?))", [domains]).fetchall()
+    total = CallEstimate()
+    for page_id, text in pages:
+        plan = plan_page(page_id, text, settings.seed, settings.sampling_mode,
+                         settings.max_input_chars)
+        total += estimate_page(plan, text, settings.max_input_chars, llm.max_tokens)
+    cost = estimated_cost(llm, total)
+    _say(f"estimate for {len(pages)} pages in {len(domains)} domains, model {llm.model_name}:")
+    _say(f"  calls              {total.calls}")
+    _say(f"  prompt tokens      {total.prompt_tokens}")
+    _say(f"  completion tokens  {total.completion_tokens} (at most; replies are often shorter)")
+    _say(f"  cost               {'$%.4f' % cost if cost is not None else 'unknown price'}"
+         " (calls already in the ledger will not be paid again)")
+    return 0
+
+
+def estimated_cost(llm, estimate) -> float | None:
+    if llm.input_usd_per_million_tokens is not None:
+        return (estimate.prompt_tokens * llm.input_usd_per_million_tokens
+                + estimate.completion_tokens * (llm.output_usd_per_million_tokens or 0)) / 1e6
+    if llm.model is None:
+        return 0.0  # the built-in model costs nothing but time
+    from .resources.llm import import_litellm
+
+    try:
+        prompt, completion = import_litellm().cost_per_token(
+            model=llm.model_name, prompt_tokens=estimate.prompt_tokens,
+            completion_tokens=estimate.completion_tokens)
+        return prompt + completion
+    except Exception:  # noqa: BLE001 - a model litellm has no price for
+        return None
 
 
 def extract_command(args: argparse.Namespace) -> int:
@@ -197,6 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     ui = commands.add_parser("ui", help="open the Dagster UI (dagster dev) on this project")
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(handler=ui_command)
+    estimate = commands.add_parser("estimate", help="expected calls, tokens and cost; "
+                                   "indexes and cleans but calls no model")
+    estimate.add_argument("paths", nargs="*")
+    estimate.add_argument("--sample", action="store_true")
+    estimate.add_argument("--limit", type=int)
+    estimate.set_defaults(handler=estimate_command)
     extract = commands.add_parser("extract", help="print the main text of one HTML file")
     extract.add_argument("file")
     extract.add_argument("--url")

@@ -33,6 +33,7 @@ LEDGER_COLUMNS = {
     "latency_s": "DOUBLE",
     "attempts": "INTEGER",
     "run_id": "VARCHAR",
+    "budget_id": "VARCHAR",
     "created_at": "TIMESTAMP",
 }
 
@@ -58,6 +59,8 @@ class CallLedger:
         self._con = duckdb.connect(str(self.path))
         columns = ", ".join(f"{name} {kind}" for name, kind in LEDGER_COLUMNS.items())
         self._con.execute(f"CREATE TABLE IF NOT EXISTS llm_calls ({columns})")
+        for name, kind in LEDGER_COLUMNS.items():  # ledgers written by older versions
+            self._con.execute(f"ALTER TABLE llm_calls ADD COLUMN IF NOT EXISTS {name} {kind}")
 
     def answered_keys(self) -> set[str]:
         with self._lock:
@@ -89,9 +92,21 @@ class CallLedger:
         with self._lock:
             self._con.register("ledger_batch", frame)
             try:
-                self._con.execute("INSERT INTO llm_calls SELECT * FROM ledger_batch")
+                names = ", ".join(LEDGER_COLUMNS)
+                self._con.execute(
+                    f"INSERT INTO llm_calls ({names}) SELECT {names} FROM ledger_batch"
+                )
             finally:
                 self._con.unregister("ledger_batch")
+
+    def spent(self, budget_id: str) -> float:
+        """What calls recorded under ``budget_id`` have cost so far."""
+        with self._lock:
+            row = self._con.execute(
+                "SELECT coalesce(sum(cost_usd), 0) FROM llm_calls WHERE budget_id = ?",
+                [budget_id],
+            ).fetchone()
+        return float(row[0])
 
     def totals(self, run_id: str | None = None) -> dict:
         where, args = ("WHERE run_id = ?", [run_id]) if run_id else ("", [])

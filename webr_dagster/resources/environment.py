@@ -42,6 +42,10 @@ def llm_from_env(home: WebRHome) -> LLMResource:
         ("WEBR_TEMPERATURE", "temperature", float),
         ("WEBR_MAX_TOKENS", "max_tokens", int),
         ("WEBR_TIMEOUT_S", "timeout_s", float),
+        ("WEBR_MAX_ATTEMPTS", "max_attempts", int),
+        ("WEBR_CALL_PROCESSES", "call_processes", int),
+        ("WEBR_INPUT_USD_PER_MTOK", "input_usd_per_million_tokens", float),
+        ("WEBR_OUTPUT_USD_PER_MTOK", "output_usd_per_million_tokens", float),
     ):
         value = _number(name, kind)
         if value is not None:

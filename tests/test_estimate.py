@@ -1,0 +1,13 @@
+from webr_dagster.webr.estimate import estimate_page
+from webr_dagster.webr.sampling import plan_page
+
+
+def test_calls_per_role_and_tokens_grow_with_text():
+    text = "\n\n".join("A paragraph of some length about a subject. " * 8 for _ in range(6))
+    plans = [plan_page(f"p{i}", text, seed=1) for i in range(60)]
+    for plan in plans:
+        estimate = estimate_page(plan, text, None, max_tokens=1024)
+        assert estimate.calls == (3 if plan.role == "WI" else 4)
+        assert estimate.prompt_tokens > len(plan.sampled_text) // 4
+    short = estimate_page(plans[0], text[:200], 100, 1024)
+    assert short.prompt_tokens < estimate_page(plans[0], text, None, 1024).prompt_tokens

@@ -1,0 +1,89 @@
+"""In-process driver used by the CLI: the same assets, partitions and resources as the
+Dagster UI, materialized one crawl source / one domain at a time on a persistent instance."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+
+from dagster import DagsterInstance, materialize
+
+from .assets import ALL_ASSETS
+from .checks import ALL_CHECKS
+from .instance import ensure_dagster_home
+from .jobs import DOMAIN_ASSETS
+from .partitions import crawl_source_partitions, domain_partitions
+from .resources.environment import resources_from_env
+from .resources.storage import WebRHome
+
+# Dagster's own step-by-step DEBUG lines would drown the CLI's progress lines.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+CLEANING_ASSETS = ["raw_pages", "cleaned_pages", "page_rejections"]
+
+
+def metadata_of(result, asset_name: str, key: str, default=0):
+    """A metadata value of one materialized asset of a run, as plain Python."""
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        if materialization.asset_key.path[-1] == asset_name and key in materialization.metadata:
+            value = materialization.metadata[key]
+            return getattr(value, "value", getattr(value, "data", value))
+    return default
+
+
+@dataclass
+class IndexSummary:
+    records: int = 0
+    pages_by_domain: Counter = field(default_factory=Counter)
+    statuses: Counter = field(default_factory=Counter)
+
+
+class Runner:
+    def __init__(self, home: WebRHome | None = None, **setting_overrides):
+        self.home = (home or WebRHome.from_env()).ensure()
+        ensure_dagster_home(self.home)
+        self.instance = DagsterInstance.get()
+        self.resources = resources_from_env(self.home, **setting_overrides)
+        # One spending cap across every run this invocation starts.
+        llm = self.resources["llm"]
+        self.resources["llm"] = llm.model_copy(update={"budget_id": f"cli-{uuid.uuid4().hex}"})
+        self.definitions = [*ALL_ASSETS, *ALL_CHECKS]
+
+    @property
+    def llm(self):
+        return self.resources["llm"]
+
+    def _materialize(self, selection, partition_key=None, raise_on_error=True):
+        return materialize(self.definitions, selection=selection, partition_key=partition_key,
+                           instance=self.instance, resources=self.resources,
+                           run_config=QUIET_RUN_CONFIG, raise_on_error=raise_on_error)
+
+    def _register(self, partitions_def, keys) -> None:
+        known = set(self.instance.get_dynamic_partitions(partitions_def.name))
+        self.instance.add_dynamic_partitions(partitions_def.name,
+                                             [k for k in keys if k not in known])
+
+    def index(self, sources: list[str], on_source=None) -> IndexSummary:
+        self._register(crawl_source_partitions, sources)
+        summary = IndexSummary()
+        for position, source in enumerate(sources, 1):
+            result = self._materialize(["crawl_index"], source)
+            domains = metadata_of(result, "crawl_index", "domains", {}) or {}
+            records = metadata_of(result, "crawl_index", "records")
+            summary.records += records
+            summary.pages_by_domain.update(domains)
+            summary.statuses.update(metadata_of(result, "crawl_index", "status_counts", {}) or {})
+            if on_source:
+                on_source(position, source, records, domains)
+        self._register(domain_partitions, sorted(summary.pages_by_domain))
+        return summary
+
+    def clean(self, domain: str):
+        return self._materialize(CLEANING_ASSETS, domain)
+
+    def run_domain(self, domain: str):
+        return self._materialize(DOMAIN_ASSETS, domain, raise_on_error=False)
+
+    def build_splits(self):
+        return self._materialize(["sft_splits"])

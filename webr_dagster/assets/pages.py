@@ -21,6 +21,7 @@ from ..partitions import domain_partitions
 from ..resources.settings import WebRSettings
 from ..resources.storage import SCHEMA
 from ..webr.extract import EXTRACTOR_VERSION, extract_main_text, text_record
+from ..webr.quality import assess, normalized_text_hash
 from ..webr.readers import read_records
 from .crawl import crawl_index
 from .metadata import counts, preview
@@ -101,6 +102,29 @@ def _clean_one(args: tuple[str, str | None, str]):
     return text_record(body)
 
 
+def stored_text_hashes(warehouse: DuckDBResource, domain: str, hashes) -> dict[str, str]:
+    """Text hash -> page id for pages other domains already keep."""
+    wanted = [h for h in hashes if h]
+    if not wanted:
+        return {}
+    with warehouse.get_connection() as con:
+        exists = con.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = ? AND table_name = 'cleaned_pages'", [SCHEMA]).fetchone()[0]
+        if not exists:
+            return {}
+        rows = con.execute(
+            f"""
+            SELECT text_hash, min_by(page_id, crawl_file || ':' || record_offset)
+            FROM {SCHEMA}.cleaned_pages
+            WHERE domain <> ? AND text_hash IN (SELECT unnest(?))
+            GROUP BY text_hash
+            """,
+            [domain, wanted],
+        ).fetchall()
+    return dict(rows)
+
+
 def clean_bodies(frame: pd.DataFrame) -> list:
     jobs = list(zip(frame["content_type"], frame["url"], frame["body"]))
     workers = os.cpu_count() or 1
@@ -119,34 +143,52 @@ def clean_bodies(frame: pd.DataFrame) -> list:
         "cleaned_pages": AssetOut(
             metadata=DOMAIN,
             description="Main text of each kept page (trafilatura for HTML; text passes "
-            "through), with title, author, date, language and word count.",
+            "through), with title, author, date, language and word count; pages failing the "
+            "language, length or quality checks, or repeating a page already kept in any "
+            "crawl, are left out.",
         ),
         "page_rejections": AssetOut(
             metadata=DOMAIN,
-            description="Pages not kept at cleaning, with the stage and reason.",
+            description="Pages not kept at cleaning, with the reason (empty_extraction, "
+            "language, too_short, too_long, low_quality, duplicate) and a detail.",
         ),
     },
 )
 def cleaned_pages_and_rejections(
-    context: AssetExecutionContext, raw_pages: pd.DataFrame, settings: WebRSettings
+    context: AssetExecutionContext,
+    raw_pages: pd.DataFrame,
+    settings: WebRSettings,
+    warehouse: DuckDBResource,
 ):
-    kept, rejected, first_by_hash = [], [], {}
-    for page, extracted in zip(raw_pages.to_dict("records"), clean_bodies(raw_pages)):
+    oversized = raw_pages["body"].str.len() > settings.max_page_chars
+    pages = raw_pages[~oversized].to_dict("records")
+    # Pages this large are data dumps or traps; parsing one would hold gigabytes of tree.
+    rejected = [
+        {**{k: page[k] for k in ("page_id", "domain", "url", "crawl_file", "record_offset")},
+         "stage": "clean", "reason": "too_large",
+         "detail": f"{len(page['body'])} characters > {settings.max_page_chars}"}
+        for page in raw_pages[oversized].to_dict("records")
+    ]
+    extractions = clean_bodies(raw_pages[~oversized])
+    hashes = [normalized_text_hash(e.text) if e is not None else None for e in extractions]
+    # Exact duplicates across every crawl seen so far: the page stored first wins.
+    first_by_hash = stored_text_hashes(warehouse, context.partition_key, hashes)
+    kept = []
+    for page, extracted, text_hash in zip(pages, extractions, hashes):
         base = {k: page[k] for k in ("page_id", "domain", "url", "crawl_file", "record_offset")}
-        reason, detail = None, None
+        verdict = None
         if extracted is None or not extracted.text.strip():
-            reason, detail = "empty_extraction", "no main text found"
-        elif extracted.words < settings.min_words:
-            reason, detail = "too_short", f"{extracted.words} words < {settings.min_words}"
+            verdict = ("empty_extraction", "no main text found")
         else:
-            text_hash = hashlib.sha256(" ".join(extracted.text.split()).encode()).hexdigest()
-            if text_hash in first_by_hash:
-                reason, detail = "duplicate", f"same text as page {first_by_hash[text_hash]}"
-            else:
-                first_by_hash[text_hash] = page["page_id"]
-        if reason:
-            rejected.append({**base, "stage": "clean", "reason": reason, "detail": detail})
+            verdict = assess(extracted.text, extracted.language, languages=settings.languages,
+                             min_words=settings.min_words, max_words=settings.max_words)
+        if verdict is None and text_hash in first_by_hash:
+            verdict = ("duplicate", f"same text as page {first_by_hash[text_hash]}")
+        if verdict:
+            rejected.append({**base, "stage": "clean", "reason": verdict[0],
+                             "detail": verdict[1]})
             continue
+        first_by_hash[text_hash] = page["page_id"]
         kept.append(
             {
                 **base,

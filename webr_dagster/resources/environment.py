@@ -25,7 +25,7 @@ def _number(name: str, kind=float):
     return kind(value) if value not in (None, "") else None
 
 
-def llm_from_env(home: WebRHome) -> LLMResource:
+def llm_from_env(home: WebRHome, **overrides) -> LLMResource:
     model = os.environ.get("WEBR_MODEL") or None
     options = {
         "model": model,
@@ -50,6 +50,7 @@ def llm_from_env(home: WebRHome) -> LLMResource:
         value = _number(name, kind)
         if value is not None:
             options[key] = value
+    options.update({k: v for k, v in overrides.items() if v is not None})
     if model is None:
         options.setdefault("max_tokens", LOCAL_MAX_TOKENS)
         # One model, one sequence at a time: a page's chained calls then run back to back
@@ -66,15 +67,21 @@ def settings_from_env(home: WebRHome, **overrides) -> WebRSettings:
         value = _number(name, kind)
         if value is not None:
             options[key] = value
+    if "WEBR_LANGUAGES" in os.environ:
+        options["languages"] = [c.strip() for c in os.environ["WEBR_LANGUAGES"].split(",")
+                                if c.strip()]
+    if os.environ.get("WEBR_DOMAIN_GROUPING"):
+        options["domain_grouping"] = os.environ["WEBR_DOMAIN_GROUPING"]
     options.update({k: v for k, v in overrides.items() if v is not None})
     return WebRSettings(**options)
 
 
-def resources_from_env(home: WebRHome | None = None, **setting_overrides) -> dict:
+def resources_from_env(home: WebRHome | None = None, llm_overrides: dict | None = None,
+                       **setting_overrides) -> dict:
     home = (home or WebRHome.from_env()).ensure()
     return {
         "io_manager": warehouse_io_manager(home),
         "warehouse": warehouse_resource(home),
-        "llm": llm_from_env(home),
+        "llm": llm_from_env(home, **(llm_overrides or {})),
         "settings": settings_from_env(home, **setting_overrides),
     }

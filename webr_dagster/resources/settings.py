@@ -12,6 +12,16 @@ class WebRSettings(ConfigurableResource):
     )
     pages_per_domain_limit: int | None = Field(default=None, description="cap pages per domain")
     min_words: int = Field(default=20, description="cleaned pages shorter than this are rejected")
+    max_page_chars: int = Field(
+        default=5_000_000, description="larger raw pages are refused before extraction"
+    )
+    max_words: int = Field(default=100_000, description="cleaned pages longer than this are rejected")
+    languages: list[str] = Field(
+        default=["en"], description="keep pages in these languages; empty keeps every language"
+    )
+    domain_grouping: str = Field(
+        default="host", description="'host' or 'registrable' (public suffix list, offline)"
+    )
     dedup_threshold: float = 0.7
     dedup_permutations: int = 128
     mix_tolerance: float = Field(default=0.05, description="slack on the 2:2:1:1 final mix")

@@ -1,0 +1,203 @@
+"""Keep/reject decisions on cleaned text (webr/quality.py), on real pages and made-up junk."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from webr_dagster.webr import quality
+from webr_dagster.webr.extract import extract_main_text, text_record
+from webr_dagster.webr.quality import (
+    REASONS,
+    assess,
+    count_words,
+    guess_text_language,
+    normalized_text_hash,
+)
+
+CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+AEB = CORPORA / "aeb-dev"
+
+ENGLISH = (
+    "The committee met on Tuesday to review the budget for the coming year. Members agreed that "
+    "the library should have longer opening hours, and that the money for it would come from the "
+    "reserve fund. A final vote is planned for the next meeting, which will be held in the town hall "
+    "with the public invited to attend and to ask questions about the plan."
+)
+FRENCH = (
+    "Le conseil municipal s'est réuni mardi pour examiner le budget de l'année prochaine. Les membres "
+    "ont convenu que la bibliothèque devrait ouvrir plus longtemps, et que l'argent viendrait du fonds "
+    "de réserve. Un vote final est prévu pour la prochaine réunion, qui aura lieu à la mairie, et le "
+    "public est invité à y assister et à poser des questions sur le projet."
+)
+
+
+@pytest.fixture(scope="module")
+def aeb_pages():
+    """(url, Extracted) of every aeb-dev page."""
+    gold = json.loads((AEB / "ground-truth.json").read_text(encoding="utf-8"))
+    out = []
+    for page_id, item in sorted(gold.items()):
+        html = gzip.decompress((AEB / "html" / f"{page_id}.html.gz").read_bytes()).decode("utf-8")
+        out.append((item["url"], extract_main_text(html, item["url"])))
+    return out
+
+
+# --------------------------------------------------------------------------- real pages
+
+
+def test_real_english_pages_mostly_pass(aeb_pages):
+    english = [e for _, e in aeb_pages if e.language == "en"]
+    assert len(english) >= 100
+    verdicts = [assess(e.text, e.language) for e in english]
+    assert all(v is None or v[0] in REASONS for v in verdicts)
+    kept = sum(v is None for v in verdicts)
+    assert kept >= 0.95 * len(english), [v for v in verdicts if v]
+
+
+def test_real_pages_in_other_languages_are_rejected_for_language(aeb_pages):
+    others = [(url, e) for url, e in aeb_pages if e.language not in ("en", None)]
+    assert {e.language for _, e in others} >= {"pt", "it", "ja", "ru"}
+    for url, e in others:
+        reason, detail = assess(e.text, e.language, languages=("en",))
+        assert reason == "language", url
+        assert e.language in detail and "en" in detail
+    # with the filter off, the same pages are judged on length and quality only
+    kept = [assess(e.text, e.language, languages=None) for _, e in others]
+    assert sum(v is None for v in kept) >= len(others) - 2
+    # and a list of wanted languages keeps them
+    for _, e in others:
+        verdict = assess(e.text, e.language, languages=("en", e.language))
+        assert verdict is None or verdict[0] != "language"
+
+
+def test_webr_sample_texts_pass():
+    docs = json.loads((CORPORA / "webr-sample" / "web_en_1k.json").read_text(encoding="utf-8"))[:200]
+    records = [text_record(d["webpage"]) for d in docs]
+    assert sum(assess(r.text, r.language) is None for r in records) >= 195
+
+
+# --------------------------------------------------------------------------- language
+
+
+def test_french_paragraph_rejected_for_language():
+    assert guess_text_language(FRENCH) == "fr"
+    # no language from the page: the stop-word guess decides
+    reason, detail = assess(FRENCH, None, languages=("en",))
+    assert reason == "language" and "fr" in detail and "guessed" in detail
+    # a declared language wins, and regional variants are reduced to the language
+    assert assess(FRENCH, "fr-FR", languages=("en",))[0] == "language"
+    assert assess(ENGLISH, "en-GB", languages=("en",)) is None
+    assert assess(ENGLISH, "EN", languages=["en"]) is None
+    assert assess(FRENCH, None, languages=("fr", "en")) is None
+
+
+def test_language_check_can_be_turned_off():
+    assert assess(FRENCH, "fr", languages=None) is None
+    assert assess(FRENCH, "fr", languages=()) is None
+
+
+def test_undecidable_language_keeps_the_page():
+    # numbers and names only: no stop words of any language, no script to go by
+    text = " ".join(f"Item{i} Xylo{i} Brack{i}" for i in range(15))
+    assert guess_text_language(text) is None
+    verdict = assess(text, None, languages=("en",))
+    assert verdict is None or verdict[0] != "language"
+
+
+def test_scripts_give_a_language():
+    assert guess_text_language("これは日本語の文章です。" * 5) == "ja"
+    assert guess_text_language("Это предложение написано по-русски и довольно длинное. " * 3) == "ru"
+    assert guess_text_language("这是一个用中文写的句子，内容很长。" * 5) == "zh"
+    assert guess_text_language(ENGLISH) == "en"
+    assert guess_text_language("") is None
+    assert assess("Это предложение написано по-русски и довольно длинное. " * 5, None)[0] == "language"
+
+
+# --------------------------------------------------------------------------- length
+
+
+def test_too_short_and_too_long():
+    assert assess("Just a few words here.", "en") == ("too_short", "5 words < 20")
+    assert assess(ENGLISH, "en", min_words=100)[0] == "too_short"
+    reason, detail = assess(ENGLISH, "en", max_words=30)
+    assert reason == "too_long" and "> 30" in detail
+    assert assess("", None)[0] == "too_short"
+    assert assess(None, None)[0] == "too_short"
+
+
+def test_cjk_characters_count_as_words():
+    text = "日本語の文章です。" * 10
+    assert count_words(text) == 90
+    assert count_words("two words") == 2
+
+
+# --------------------------------------------------------------------------- low quality
+
+
+def _low(text: str, language: str | None = "en") -> str:
+    verdict = assess(text, language, languages=None)
+    assert verdict is not None and verdict[0] == "low_quality", verdict
+    return verdict[1]
+
+
+def test_symbol_ratio():
+    text = ENGLISH + " " + " ".join(["#tag #more #news ..."] * 8)
+    assert "symbol-to-word ratio" in _low(text)
+    trailing = " ".join(["and then we waited… and waited... until it was over…"] * 6)
+    assert "symbol-to-word ratio" in _low(ENGLISH + " " + trailing)  # ellipses count too
+
+
+def test_mean_word_length():
+    assert "mean word length" in _low(" ".join(["a b c d"] * 20), None)
+    long_words = " ".join(f"supercalifragilistic{i}expialidocious" for i in range(40))
+    assert "mean word length" in _low(long_words, None)
+    # not applied to scripts without spaces between words
+    assert assess("日本語の文章です。" * 20, "ja", languages=None) is None
+
+
+def test_english_needs_stop_words():
+    keywords = " ".join(f"cheap flights hotel deals {city} booking" for city in ("paris", "rome", "oslo", "lima"))
+    detail = _low(keywords, "en")
+    assert "English stop words" in detail
+    # the same words on a page not in English are not judged on English stop words
+    assert assess(keywords, "es", languages=None) is None
+
+
+def test_duplicated_lines():
+    text = "\n".join([ENGLISH] + ["Click here to subscribe to our newsletter and more."] * 5)
+    assert "repeat an earlier line" in _low(text)
+
+
+def test_bullet_lines():
+    items = "\n".join(f"- item number {i} of the list with the words to be kept" for i in range(20))
+    assert "start with a bullet" in _low(items)
+    # a page with some bullets is fine
+    assert assess(ENGLISH + "\n" + "\n".join(items.split("\n")[:5]), "en") is None
+
+
+def test_thresholds_are_module_constants():
+    for name in ("MAX_SYMBOL_WORD_RATIO", "MIN_MEAN_WORD_LENGTH", "MAX_MEAN_WORD_LENGTH",
+                 "MIN_ENGLISH_STOP_WORDS", "MAX_DUPLICATE_LINE_SHARE", "MAX_BULLET_LINE_SHARE"):
+        assert isinstance(getattr(quality, name), (int, float))
+    assert quality.ENGLISH_STOP_WORDS == {"the", "be", "to", "of", "and", "that", "have", "with"}
+
+
+def test_clean_english_is_kept():
+    assert assess(ENGLISH, "en") is None
+
+
+# --------------------------------------------------------------------------- hash
+
+
+def test_normalized_text_hash():
+    a = normalized_text_hash("Hello,   World!\n\nIt's a  test.")
+    assert a == normalized_text_hash("hello world its a test")
+    assert a == normalized_text_hash("HELLO — WORLD… it’s A TEST")
+    assert a != normalized_text_hash("hello world it is a test")
+    assert len(a) == 64 and int(a, 16) >= 0
+    assert normalized_text_hash("") == normalized_text_hash("  ... ")
+    assert normalized_text_hash("Ｆｕｌｌ ｗｉｄｔｈ") == normalized_text_hash("full width")

@@ -42,11 +42,10 @@ def _sources(args) -> list[str]:
 
 
 def _runner(args):
-    if getattr(args, "max_cost", None) is not None:
-        os.environ["WEBR_MAX_COST_USD"] = str(args.max_cost)
     from .runner import Runner
 
-    return Runner(pages_per_domain_limit=args.limit,
+    return Runner(max_cost_usd=getattr(args, "max_cost", None),
+                  pages_per_domain_limit=args.limit,
                   test_share=getattr(args, "test_share", None))
 
 

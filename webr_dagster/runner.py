@@ -40,14 +40,14 @@ class IndexSummary:
 
 
 class Runner:
-    def __init__(self, home: WebRHome | None = None, **setting_overrides):
+    def __init__(self, home: WebRHome | None = None, max_cost_usd: float | None = None,
+                 **setting_overrides):
         self.home = (home or WebRHome.from_env()).ensure()
         ensure_dagster_home(self.home)
         self.instance = DagsterInstance.get()
-        self.resources = resources_from_env(self.home, **setting_overrides)
         # One spending cap across every run this invocation starts.
-        llm = self.resources["llm"]
-        self.resources["llm"] = llm.model_copy(update={"budget_id": f"cli-{uuid.uuid4().hex}"})
+        llm_overrides = {"budget_id": f"cli-{uuid.uuid4().hex}", "max_cost_usd": max_cost_usd}
+        self.resources = resources_from_env(self.home, llm_overrides, **setting_overrides)
         self.definitions = [*ALL_ASSETS, *ALL_CHECKS]
 
     @property

@@ -32,6 +32,7 @@ def llm_metadata(stats) -> dict:
         "completion_tokens": usage["completion_tokens"],
         "cost_usd": MetadataValue.float(float(usage["cost_usd"])),
         "llm_errors": MetadataValue.json(usage["errors"]),
+        "llm_startup_s": MetadataValue.float(round(float(usage["startup_s"]), 3)),
     }
 
 

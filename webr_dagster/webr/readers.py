@@ -3,7 +3,7 @@
 Formats read (chosen by file suffix, see :func:`iter_records`):
 
 * WARC (``.warc``, ``.warc.gz``) and WET (``.wet``, ``.warc.wet.gz``) through warcio;
-* JSON Lines (``.jsonl``, ``.jsonl.gz``) with ``url``/``metadata.url`` plus
+* JSON Lines (``.jsonl``, ``.jsonl.gz``, ``.jsonl.zst``) with ``url``/``metadata.url`` plus
   ``html`` or ``text``/``raw_content``/``content``;
 * a JSON list (``.json``), WebR's input format ``[{"webpage": text}, ...]``;
 * a directory of ``.html``/``.htm`` files (gzipped or not), one page per file.
@@ -15,7 +15,7 @@ count and show what was dropped and why. Only an unreadable path raises.
 
 ``record_offset`` is chosen so that :func:`read_records` can get back to a record
 cheaply: the gzip member offset in a ``.warc.gz`` (members can be seeked to), the
-byte offset in plain ``.warc`` and ``.jsonl``, the line number in ``.jsonl.gz``
+byte offset in plain ``.warc`` and ``.jsonl``, the line number in ``.jsonl.gz`` and ``.jsonl.zst``
 and the element index in a JSON list (both need a re-scan), 0 for an HTML file.
 """
 
@@ -42,7 +42,8 @@ from .records import CrawlRecord
 
 # Longest first: the stem of "x.warc.wet.gz" must be "x", not "x.warc.wet".
 _WARC_SUFFIXES = (".warc.wet.gz", ".warc.gz", ".wet.gz", ".warc", ".wet")
-_JSONL_SUFFIXES = (".jsonl.gz", ".jsonl")
+_JSONL_SUFFIXES = (".jsonl.zst", ".jsonl.gz", ".jsonl")
+_COMPRESSED_JSONL = (".jsonl.zst", ".jsonl.gz")
 _JSON_SUFFIXES = (".json",)
 _HTML_SUFFIXES = (".html.gz", ".htm.gz", ".html", ".htm")
 _CRAWL_FILE_SUFFIXES = _WARC_SUFFIXES + _JSONL_SUFFIXES + _JSON_SUFFIXES
@@ -524,21 +525,90 @@ def _jsonl_line(line: bytes, crawl_file: str, offset: int, fallback: str) -> Cra
     return _json_page(obj, crawl_file, offset, fallback)
 
 
+class _ZstdMissing(Exception):
+    """The zstandard package is not installed."""
+
+
+_ZSTD_READ = 1 << 18  # compressed bytes fed to the decompressor at a time
+
+
+def _zstd_chunks(fh) -> Iterator[bytes]:
+    """Decompressed bytes of a zstd stream of one or more frames, a piece at a time.
+
+    Raises ``EOFError`` when the file ends inside a frame (a truncated file: the
+    decompressor alone would just stop) and ``OSError`` on corrupt data.
+    """
+    try:
+        import zstandard
+    except ImportError as exc:
+        raise _ZstdMissing("the zstandard package is not installed") from exc
+    context = zstandard.ZstdDecompressor()
+    frame = None  # the decompressor of the frame being read
+    try:
+        while data := fh.read(_ZSTD_READ):
+            while data:
+                frame = frame or context.decompressobj()
+                out = frame.decompress(data)
+                if out:
+                    yield out
+                if frame.eof:  # the next frame starts in what is left over
+                    data, frame = frame.unused_data, None
+                else:
+                    data = b""
+    except zstandard.ZstdError as exc:
+        raise OSError(f"corrupt zstd data: {exc}") from exc
+    if frame is not None:
+        raise EOFError("the zstd stream ends inside a frame (file truncated)")
+
+
+class _ChunkReader(io.RawIOBase):
+    """A readable stream over an iterator of byte chunks (for line iteration)."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks = chunks
+        self._left = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not len(self._left):
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._left = memoryview(chunk)
+        n = min(len(buffer), len(self._left))
+        buffer[:n] = self._left[:n]
+        self._left = self._left[n:]
+        return n
+
+
+def _open_compressed_lines(path: str, fh):
+    """Line-iterable binary stream over a compressed JSONL file opened as ``fh``."""
+    if path.lower().endswith(".gz"):
+        return gzip.GzipFile(fileobj=fh, mode="rb")
+    return io.BufferedReader(_ChunkReader(_zstd_chunks(fh)), buffer_size=1 << 16)
+
+
 def _iter_jsonl(path: str) -> Iterator[CrawlRecord]:
     fallback = _source_stem(path)
-    if path.lower().endswith(".gz"):
-        # Offsets in a gzip stream cannot be seeked to: use the line number.
-        with gzip.open(path, "rb") as fh:
+    if path.lower().endswith(_COMPRESSED_JSONL):
+        # Offsets in a gzip or zstd stream cannot be seeked to: use the line number.
+        kind = "gzip" if path.lower().endswith(".gz") else "zstd"
+        with open(path, "rb") as raw:
             number = 0  # the line being read
             try:
-                for line in fh:
+                for line in _open_compressed_lines(path, raw):
                     record = _jsonl_line(line, path, number, fallback)
                     if record is not None:
                         yield record
                     number += 1
+            except _ZstdMissing as exc:
+                yield _rejected(path, number, None, _safe_key(fallback), "text", "undecodable",
+                                f"cannot read {kind}: {exc}")
             except (OSError, EOFError, zlib.error) as exc:
                 yield _rejected(path, number, None, _safe_key(fallback), "text", "corrupt_record",
-                                f"gzip stream broken at line {number}: {_describe(exc)}")
+                                f"{kind} stream broken at line {number}: {_describe(exc)}")
         return
     with open(path, "rb") as fh:
         offset = 0
@@ -749,9 +819,9 @@ def read_records(source: str, wanted: Iterable[tuple[str, int]]) -> Iterator[Cra
             for record in _iter_warc(source):
                 if record.record_offset in targets:
                     yield record
-    elif kind == "jsonl" and not source.lower().endswith(".gz"):
+    elif kind == "jsonl" and not source.lower().endswith(_COMPRESSED_JSONL):
         yield from _read_jsonl_at(source, offsets)
-    else:  # .jsonl.gz lines and JSON list elements: scan, stop after the last one
+    else:  # .jsonl.gz/.zst lines and JSON list elements: scan, stop after the last one
         targets, last = set(offsets), max(offsets)
         scan = _iter_json_list(source, stop_after=last) if kind == "json" else _iter_jsonl(source)
         for record in scan:

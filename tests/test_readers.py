@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from webr_dagster.webr import readers
+from webr_dagster.webr import domains, readers
+from webr_dagster.webr.domains import registrable_domain
 from webr_dagster.webr.readers import (
     decode_bytes,
     domain_of,
@@ -66,6 +67,43 @@ def test_domain_of_sanitizes_the_fallback():
     assert domain_of(None, "\n\t") == "unknown"
 
 
+def test_registrable_domains():
+    assert registrable_domain("news.bbc.co.uk") == "bbc.co.uk"
+    assert registrable_domain("a.b.example.com") == "example.com"
+    assert registrable_domain("example.com") == "example.com"
+    assert registrable_domain("WWW.Example.COM.") == "example.com"
+    assert registrable_domain("shop.example.com:8080") == "example.com"
+    for unchanged in ("127.0.0.1", "::1", "2001:db8::1", "localhost", "intranet", "co.uk", ""):
+        assert registrable_domain(unchanged) == unchanged
+    # wildcard and exception rules of the list
+    assert registrable_domain("a.city.kawasaki.jp") == "city.kawasaki.jp"
+    # punycode hosts, as readers.domain_of writes them
+    assert registrable_domain("www.xn--bcher-kva.de") == "xn--bcher-kva.de"
+    assert registrable_domain(domain_of("https://blog.bücher.de/x", "f")) == "xn--bcher-kva.de"
+    # private suffixes: one user's blog is not the whole platform, unless asked
+    assert registrable_domain("cempaka-tourist.blogspot.com") == "cempaka-tourist.blogspot.com"
+    assert registrable_domain("alice.github.io") == "alice.github.io"
+    assert registrable_domain("alice.github.io", private_suffixes=False) == "github.io"
+    # a suffix the list does not know: its last two labels (the list's "*" rule)
+    assert registrable_domain("printer.office.lan") == "office.lan"
+
+
+def test_registrable_domain_makes_no_network_call(monkeypatch):
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("registrable_domain went to the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    registrable_domain.cache_clear()
+    fresh = domains.tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+    assert fresh("https://forums.news.example.co.uk/").suffix == "co.uk"
+    assert registrable_domain("deep.sub.domain.example.org") == "example.org"
+    assert registrable_domain("x.y.gov.uk") == "y.gov.uk"
+
+
 # --------------------------------------------------------------------------- finding sources
 
 
@@ -93,6 +131,7 @@ def test_find_crawl_sources_skips_hidden_partial_and_other_files(tmp_path):
     (tmp_path / "a.warc.gz").write_bytes(b"")
     (tmp_path / "b.WARC").write_bytes(b"")
     (tmp_path / "c.jsonl.gz").write_bytes(b"")
+    (tmp_path / "c2.jsonl.zst").write_bytes(b"")
     (tmp_path / "d.wet").write_bytes(b"")
     (tmp_path / ".hidden.warc.gz").write_bytes(b"")
     (tmp_path / "e.warc.gz.part").write_bytes(b"")
@@ -111,7 +150,7 @@ def test_find_crawl_sources_skips_hidden_partial_and_other_files(tmp_path):
     found = find_crawl_sources([tmp_path, tmp_path / "a.warc.gz"])  # duplicates collapse
     assert found == sorted(
         str(tmp_path / n)
-        for n in ("a.warc.gz", "b.WARC", "c.jsonl.gz", "d.wet", "site/nested.jsonl", "site/pages")
+        for n in ("a.warc.gz", "b.WARC", "c.jsonl.gz", "c2.jsonl.zst", "d.wet", "site/nested.jsonl", "site/pages")
     )
     # A lone HTML file named explicitly is a source of its own.
     assert find_crawl_sources([pages / "one.html"]) == [str(pages / "one.html")]
@@ -340,6 +379,66 @@ def test_jsonl_with_broken_lines(tmp_path):
     assert [r.domain for r in gz_records][:1] == ["good.com"]
     wanted = [(str(gz), 4), (str(gz), 0)]
     assert list(read_records(str(gz), wanted)) == [gz_records[0], gz_records[3]]
+
+
+def _zstd_frames(data: bytes, frames: int = 3) -> bytes:
+    """``data`` as several zstd frames back to back (as parallel compressors write)."""
+    zstandard = pytest.importorskip("zstandard")
+    step = max(1, len(data) // frames)
+    return b"".join(zstandard.ZstdCompressor(level=3).compress(data[i:i + step])
+                    for i in range(0, len(data), step))
+
+
+def test_jsonl_zst_reads_like_plain_jsonl(tmp_path):
+    lines = [json.dumps({"url": f"https://www.site{i % 3}.org/p/{i}", "text": f"page {i} " * 40}) for i in range(50)]
+    lines[7] = '{"url": "https://bad.org/", "text": "never closed'
+    lines[20] = ""
+    data = ("\n".join(lines) + "\n").encode()
+    plain = tmp_path / "dump.jsonl"
+    plain.write_bytes(data)
+    zst = tmp_path / "dump.jsonl.zst"
+    zst.write_bytes(_zstd_frames(data, frames=4))  # frame borders fall inside lines
+
+    expected = records_of(plain)
+    got = records_of(zst)
+    assert [(r.url, r.body, r.reject_reason) for r in got] == [(r.url, r.body, r.reject_reason) for r in expected]
+    assert [r.record_offset for r in got] == [i for i in range(50) if i != 20]  # line numbers
+    assert got[7].reject_reason == "malformed_json"
+    assert {r.domain for r in got if r.kept} == {"site0.org", "site1.org", "site2.org"}
+    assert readers._source_stem(str(zst)) == "dump"
+    assert find_crawl_sources([tmp_path]) == [str(plain), str(zst)]
+    wanted = [(str(zst), 40), (str(zst), 3)]
+    assert list(read_records(str(zst), wanted)) == [got[3], got[39]]
+
+
+def test_jsonl_zst_streams(tmp_path):
+    data = b"".join(json.dumps({"text": f"doc {i}"}).encode() + b"\n" for i in range(20000))
+    path = tmp_path / "many.jsonl.zst"
+    path.write_bytes(_zstd_frames(data, frames=1))
+    stream = iter_records(str(path))
+    assert next(stream).body == "doc 0"  # the first line without decompressing the rest
+    assert sum(1 for _ in stream) == 19999
+
+
+def test_truncated_and_junk_jsonl_zst(tmp_path):
+    data = b"".join(json.dumps({"text": f"line {i} " * 50}).encode() + b"\n" for i in range(400))
+    whole = _zstd_frames(data, frames=2)
+    cut = tmp_path / "cut.jsonl.zst"
+    cut.write_bytes(whole[: len(whole) * 3 // 4])
+    records = records_of(cut)
+    assert records[-1].reject_reason == "corrupt_record"
+    assert "truncated" in records[-1].reject_detail and "zstd" in records[-1].reject_detail
+    assert len(records) > 200 and all(r.kept for r in records[:-2])
+
+    junk = tmp_path / "junk.jsonl.zst"
+    junk.write_bytes(os.urandom(4096))
+    (record,) = records_of(junk)
+    assert record.reject_reason == "corrupt_record" and record.record_offset == 0
+    assert record.domain == "junk"
+
+    empty = tmp_path / "empty.jsonl.zst"
+    empty.write_bytes(b"")
+    assert records_of(empty) == []
 
 
 def test_truncated_jsonl_gz(tmp_path):

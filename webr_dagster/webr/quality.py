@@ -80,8 +80,11 @@ _SCRIPTS = (
     ("hi", re.compile(r"[\u0900-\u097f]")),
     ("th", re.compile(r"[\u0e00-\u0e7f]")),
 )
+_NON_LATIN = re.compile(r"[\u0370-\u03ff\u0400-\u04ff\u0590-\u06ff\u0900-\u097f\u0e00-\u0e7f"
+                        r"\u1100-\u11ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _SCRIPT_MIN_SHARE = 0.3  # of the letters
-_SAMPLE_CHARS = 20_000
+_SAMPLE_CHARS = 20_000  # for the quality checks
+_LANGUAGE_SAMPLE_CHARS = 6_000  # plenty for stop words
 
 
 def guess_text_language(text: str) -> str | None:
@@ -92,14 +95,16 @@ def guess_text_language(text: str) -> str | None:
     few European languages (and Indonesian, Turkish) are counted; the clear
     winner is returned if its stop words are frequent enough.
     """
-    sample = (text or "")[:_SAMPLE_CHARS]
-    letters = len(_LETTERS.findall(sample))
+    sample = (text or "")[:_LANGUAGE_SAMPLE_CHARS]
+    words = _ALPHA_WORD.findall(sample)
+    letters = sum(map(len, words))
     if not letters:
         return None
-    for code, script in _SCRIPTS:
-        if len(script.findall(sample)) >= _SCRIPT_MIN_SHARE * letters:
-            return code
-    words = [w.lower() for w in _ALPHA_WORD.findall(sample)]
+    if len(_NON_LATIN.findall(sample)) >= _SCRIPT_MIN_SHARE * letters:
+        for code, script in _SCRIPTS:
+            if len(script.findall(sample)) >= _SCRIPT_MIN_SHARE * letters:
+                return code
+    words = [w.lower() for w in words]
     if len(words) < LANGUAGE_GUESS_MIN_WORDS:
         return None
     counts = Counter(words)

@@ -75,3 +75,24 @@ def test_rematerializing_one_domain_changes_only_its_rows(webr_env, loopback, ca
         assert others_old.equals(others_new), table
     assert (after["raw_pages"]["domain"] == target).sum() == 1
     assert (after["cleaned_pages"]["domain"] == target).sum() == 1
+
+
+def test_grouping_by_registrable_domain(webr_env, corpora, monkeypatch):
+    monkeypatch.setenv("WEBR_DOMAIN_GROUPING", "registrable")
+    instance = DagsterInstance.get()
+    resources = resources_from_env()
+    sources = find_crawl_sources([corpora / "warc-samples"])
+    instance.add_dynamic_partitions("crawl_source", sources)
+    by_host, grouped = Counter(), Counter()
+    for source in sources:
+        result = materialize(ALL_ASSETS, selection=["crawl_index"], partition_key=source,
+                             instance=instance, resources=resources)
+        grouped.update(result.asset_materializations_for_node("crawl_index")[0]
+                       .metadata["domains"].data)
+    con = duckdb.connect(str(webr_env / "warehouse.duckdb"), read_only=True)
+    rows = con.sql("SELECT url, domain FROM webr.crawl_index WHERE status = 'kept'").fetchall()
+    con.close()
+    by_host.update(_host(url) for url, _ in rows if url)
+    assert len(grouped) < len(by_host)  # subdomains of one site share a partition
+    assert "wikipedia.org" in grouped and not any(d.endswith(".wikipedia.org") for d in grouped)
+    assert all(domain == _host(url) or _host(url).endswith("." + domain) for url, domain in rows)

@@ -6,6 +6,8 @@ import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from ..partitions import crawl_source_partitions
+from ..resources.settings import WebRSettings
+from ..webr.domains import registrable_domain
 from ..webr.readers import iter_records
 from .metadata import counts, preview
 from .tables import conform
@@ -19,15 +21,23 @@ from .tables import conform
     description="One row per record of a crawl source (WARC, WET, JSONL, JSON list, HTML "
     "folder): location, URL, domain, and 'kept' or the reason it is not a page.",
 )
-def crawl_index(context: AssetExecutionContext) -> Output[pd.DataFrame]:
+def crawl_index(context: AssetExecutionContext, settings: WebRSettings) -> Output[pd.DataFrame]:
     source = context.partition_key
+    by_registrable = settings.domain_grouping == "registrable"
+
+    def domain_of(record):
+        # Pages without a URL keep their source's name; the others may group subdomains.
+        if by_registrable and record.url:
+            return registrable_domain(record.domain)
+        return record.domain
+
     rows = [
         {
             "crawl_source": source,
             "crawl_file": record.crawl_file,
             "record_offset": record.record_offset,
             "url": record.url,
-            "domain": record.domain,
+            "domain": domain_of(record),
             "content_type": record.content_type,
             "fetched_at": record.fetched_at,
             "status": "kept" if record.kept else record.reject_reason,

@@ -33,6 +33,7 @@ def llm_metadata(stats) -> dict:
         "cost_usd": MetadataValue.float(float(usage["cost_usd"])),
         "llm_errors": MetadataValue.json(usage["errors"]),
         "llm_startup_s": MetadataValue.float(round(float(usage["startup_s"]), 3)),
+        "llm_calls_s": MetadataValue.float(round(float(usage["calls_s"]), 3)),
     }
 
 

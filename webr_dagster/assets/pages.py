@@ -66,7 +66,7 @@ def raw_pages(
     rows, seen = [], set()
     for source, positions in wanted.items():
         for record in read_records(source, positions):
-            if not record.kept or record.domain != domain:
+            if not record.kept:
                 continue
             page_id = page_id_of(record.url, record.body)
             if page_id in seen:  # the same page in two crawls

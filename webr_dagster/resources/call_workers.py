@@ -67,12 +67,21 @@ async def complete_once(litellm, request: dict) -> WorkerReply:
                            message=str(error)[:500])
 
 
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (it comes with litellm's server extras): less CPU per call."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def _worker_main(connection, setup: dict) -> None:
     from .llm import prepare_litellm
 
     litellm = prepare_litellm(**setup)
     connection.send(READY)
-    loop = asyncio.new_event_loop()
+    loop = _new_event_loop()
     send_lock = threading.Lock()
 
     async def handle(request_id: int, request: dict) -> None:

@@ -85,6 +85,7 @@ class SessionStats:
     retries: int = 0
     skipped_for_budget: int = 0
     startup_s: float = 0.0  # importing litellm / starting call workers
+    calls_s: float = 0.0  # from the first call started to the last one settled
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
@@ -211,6 +212,7 @@ class LLMSession:
         # calls (two copies of one page) share one request instead of paying twice.
         self._settled: dict[str, CallResult] = {}
         self._waiting: dict[str, asyncio.Future] = {}
+        self._lookups: dict[str, asyncio.Future] = {}
 
     # -- running a stage -------------------------------------------------------------
     def run(self, jobs: Iterable[Callable[[], Awaitable[Any]]]) -> list[Any]:
@@ -224,11 +226,28 @@ class LLMSession:
             self.resource.requests_per_minute, self.resource.tokens_per_minute
         )
         flusher = asyncio.create_task(self._flush_periodically())
+        started = time.monotonic()
         try:
             return await asyncio.gather(*(job() for job in jobs), return_exceptions=True)
         finally:
+            self.stats.calls_s += time.monotonic() - started
             flusher.cancel()
             self.flush()
+
+    async def _recorded_reply(self, key: str) -> dict | None:
+        """The ledger's reply for ``key``. Look-ups made in the same instant share one query."""
+        if not self._lookups:
+            asyncio.get_running_loop().call_soon(self._resolve_lookups)
+        future = self._lookups.get(key)
+        if future is None:
+            future = self._lookups[key] = asyncio.get_running_loop().create_future()
+        return await asyncio.shield(future)
+
+    def _resolve_lookups(self) -> None:
+        lookups, self._lookups = self._lookups, {}
+        rows = self.ledger.replies(list(lookups))
+        for key, future in lookups.items():
+            future.set_result(rows.get(key))
 
     async def _flush_periodically(self):
         while True:
@@ -272,7 +291,7 @@ class LLMSession:
         if key in self._waiting:
             return await asyncio.shield(self._waiting[key])
         if key in self.answered:
-            row = self.ledger.replies([key]).get(key)
+            row = await self._recorded_reply(key)
             if row is not None:
                 self.stats.cached += 1
                 return CallResult(

@@ -48,6 +48,14 @@ TABLES["sft_splits"] = {
 }
 
 
+DUCKDB_TYPES = {S: "VARCHAR", I: "BIGINT", F: "DOUBLE", B: "BOOLEAN"}
+
+
+def create_table_sql(schema: str, table: str) -> str:
+    columns = ", ".join(f"{name} {DUCKDB_TYPES[kind]}" for name, kind in TABLES[table].items())
+    return f"CREATE TABLE IF NOT EXISTS {schema}.{table} ({columns})"
+
+
 def conform(rows: list[dict] | pd.DataFrame, table: str) -> pd.DataFrame:
     """A frame with exactly the table's columns, in order, with its types."""
     schema = TABLES[table]

@@ -14,31 +14,17 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import re
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import trafilatura
 
 from webr_dagster.webr.extract import EXTRACTOR_VERSION, extract_main_text
+from webr_dagster.webr.word_overlap import word_overlap_scores
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "aeb-dev"
-_TOKEN = re.compile(r"\w+")
-
-
-def tokens(text: str | None) -> Counter:
-    return Counter(_TOKEN.findall((text or "").lower()))
-
-
-def scores(predicted: str | None, gold: str) -> tuple[float, float, float]:
-    p, g = tokens(predicted), tokens(gold)
-    overlap = sum((p & g).values())
-    if not overlap:
-        return 0.0, 0.0, 0.0
-    precision, recall = overlap / sum(p.values()), overlap / sum(g.values())
-    return precision, recall, 2 * precision * recall / (precision + recall)
+scores = word_overlap_scores
 
 
 def load(corpus: Path) -> list[tuple[str, str, str, str]]:

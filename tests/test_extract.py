@@ -6,7 +6,6 @@ import gzip
 import json
 import os
 import re
-from collections import Counter
 from importlib.metadata import version
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from webr_dagster.webr import extract
 from webr_dagster.webr.extract import EXTRACTOR_VERSION, Extracted, extract_main_text, text_record
 from webr_dagster.webr.readers import iter_records
+from webr_dagster.webr.word_overlap import word_overlap_scores
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPORA = SHARED / "corpora"
@@ -22,18 +22,7 @@ AEB = CORPORA / "aeb-dev"
 
 
 
-def words(text: str) -> Counter:
-    return Counter(re.findall(r"\w+", text.lower()))
-
-
-def word_scores(predicted: str, gold: str) -> tuple[float, float, float]:
-    """Word-bag precision, recall and F1 (the benchmark's own measure)."""
-    p, g = words(predicted), words(gold)
-    overlap = sum((p & g).values())
-    if not overlap:
-        return 0.0, 0.0, 0.0
-    precision, recall = overlap / sum(p.values()), overlap / sum(g.values())
-    return precision, recall, 2 * precision * recall / (precision + recall)
+word_scores = word_overlap_scores
 
 
 @pytest.fixture(scope="module")

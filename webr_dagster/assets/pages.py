@@ -135,7 +135,6 @@ def clean_bodies(frame: pd.DataFrame) -> list:
     return [_clean_one(job) for job in jobs]
 
 
-
 @multi_asset(
     partitions_def=domain_partitions,
     group_name="pages",

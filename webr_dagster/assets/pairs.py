@@ -14,7 +14,6 @@ from .metadata import counts, llm_metadata, preview
 from .tables import conform
 
 
-
 async def generate_pair(session: LLMSession, plan: PagePlan, profile: str) -> dict:
     """Run one page's calls: request, then (WI) response or (WR) answer and refinement."""
     page_id = plan.page_id

@@ -12,7 +12,6 @@ from .metadata import counts, llm_metadata, preview
 from .tables import conform
 
 
-
 @asset(
     partitions_def=domain_partitions,
     group_name="profiles",

@@ -76,12 +76,24 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+def _warm_up(loop: asyncio.AbstractEventLoop, litellm) -> None:
+    """One offline mock completion: litellm imports much of itself on first use, which
+    would otherwise land on the first real calls' latency."""
+    try:
+        loop.run_until_complete(litellm.acompletion(
+            model="openai/warm-up", messages=[{"role": "user", "content": "hi"}],
+            mock_response="ok"))
+    except Exception:  # noqa: BLE001 - warming up is an optimisation only
+        pass
+
+
 def _worker_main(connection, setup: dict) -> None:
     from .llm import prepare_litellm
 
     litellm = prepare_litellm(**setup)
-    connection.send(READY)
     loop = _new_event_loop()
+    _warm_up(loop, litellm)
+    connection.send(READY)
     send_lock = threading.Lock()
 
     async def handle(request_id: int, request: dict) -> None:

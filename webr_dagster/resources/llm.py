@@ -167,7 +167,6 @@ class LLMResource(ConfigurableResource):
         description="worker processes running completions; 0 = this process; "
         "empty = one per core for stages of 300+ pages",
     )
-
     budget_id: str | None = Field(
         default=None, description="calls sharing this id share one spending cap "
         "(default: the Dagster run)",
@@ -233,6 +232,13 @@ class LLMSession:
             self.stats.calls_s += time.monotonic() - started
             flusher.cancel()
             self.flush()
+            if self.log is not None:
+                st = self.stats
+                self.log.info(
+                    f"LLM calls: {st.sent} sent, {st.cached} from the ledger, {st.failed} "
+                    f"failed, {st.retries} retries, {st.skipped_for_budget} not started (cap); "
+                    f"{st.calls_s:.1f} s; ${st.cost_usd:.4f}"
+                )
 
     async def _recorded_reply(self, key: str) -> dict | None:
         """The ledger's reply for ``key``. Look-ups made in the same instant share one query."""

@@ -91,7 +91,10 @@ def run_command(args: argparse.Namespace) -> int:
              f"{stage['WI pairs']} WI + {stage['WR pairs']} WR -> "
              f"{stage['kept after filters']} kept")
 
-    split_counts = metadata_of(runner.build_splits(), "sft_splits", "split_counts", {})
+    splits = runner.build_splits()
+    if not splits.success:
+        _say(f"building the splits FAILED (run {splits.run_id}; see its logs in the Dagster UI)")
+    split_counts = metadata_of(splits, "sft_splits", "split_counts", {})
     not_pages = {k: v for k, v in index.statuses.items() if k != "kept"}
     _say("")
     _say("stage counts:")
@@ -114,7 +117,7 @@ def run_command(args: argparse.Namespace) -> int:
     export_dir = runner.resources["settings"].export_dir
     _say(f"dataset: {export_dir} (datasets.load_dataset('{export_dir}'))")
     _say(f"warehouse: {runner.home.warehouse}; took {time.monotonic() - started:.0f} s")
-    return 1 if failed_domains else 0
+    return 1 if failed_domains or not splits.success else 0
 
 
 def estimate_command(args: argparse.Namespace) -> int:

@@ -86,4 +86,4 @@ class Runner:
         return self._materialize(DOMAIN_ASSETS, domain, raise_on_error=False)
 
     def build_splits(self):
-        return self._materialize(["sft_splits"])
+        return self._materialize(["sft_splits"], raise_on_error=False)

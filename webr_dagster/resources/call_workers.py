@@ -126,6 +126,7 @@ class CallWorkerPool:
         self._lock = threading.Lock()
         self._connections = []
         self._processes = []
+        self._send_locks: list[threading.Lock] = []
         for _ in range(workers):
             parent_end, child_end = context.Pipe()
             process = context.Process(target=_worker_main, args=(child_end, setup),
@@ -134,13 +135,19 @@ class CallWorkerPool:
             child_end.close()
             self._connections.append(parent_end)
             self._processes.append(process)
+            self._send_locks.append(threading.Lock())
         # Wait until every worker has imported litellm, so start-up is paid here, once,
         # and not hidden in the first calls' latency.
         for connection in self._connections:
-            if connection.recv() != READY:
-                raise RuntimeError("a call worker failed to start")
+            try:
+                ready = connection.recv()
+            except EOFError:
+                ready = None
+            if ready != READY:
+                self.close()
+                raise RuntimeError("a call worker process failed to start")
+        for connection in self._connections:
             threading.Thread(target=self._receive, args=(connection,), daemon=True).start()
-        self._send_locks = [threading.Lock() for _ in self._connections]
 
     @property
     def size(self) -> int:

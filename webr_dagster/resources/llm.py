@@ -377,8 +377,14 @@ class LLMSession:
         if workers and workers > 1:
             from .call_workers import shared_pool
 
-            self._pool = shared_pool(workers, setup)
-            return
+            try:
+                self._pool = shared_pool(workers, setup)
+                return
+            except Exception as error:  # noqa: BLE001 - slower, but the stage still runs
+                if self.log is not None:
+                    self.log.warning(f"call workers did not start ({error!r}); "
+                                     "running the calls in this process")
+            setup["local_model_threads"] = None if res.model else (os.cpu_count() or 1)
         self._litellm = prepare_litellm(**setup)
 
     async def _complete(self, request: dict, route: int):

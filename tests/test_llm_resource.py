@@ -105,3 +105,29 @@ def test_spending_cap_stops_new_calls_and_keeps_paid_ones(tmp_path):
         assert paid and stopped and len(paid) + len(stopped) == 50
         assert stats.cost_usd <= 0.001 + 2 * max(r.cost_usd for r in paid)
         assert server.requests_total == len(paid)
+
+
+def test_calls_run_in_process_when_workers_cannot_start(tmp_path, monkeypatch):
+    from webr_dagster.resources import call_workers
+
+    def broken_pool(*args, **kwargs):
+        raise RuntimeError("a call worker process failed to start")
+
+    monkeypatch.setattr(call_workers, "shared_pool", broken_pool)
+    warnings = []
+
+    class Log:
+        def warning(self, message):
+            warnings.append(message)
+
+        def info(self, message):
+            pass
+
+    with LoopbackOpenAI() as server:
+        resource = _resource(server, tmp_path, call_processes=2)
+        with resource.open_session("r", Log()) as session:
+            async def one():
+                return await session.call(_messages(7), stage="t", page_id="p", template="t@v1")
+            [result] = session.run([one])
+        assert result.ok and server.replies_ok == 1
+        assert warnings and "did not start" in warnings[0]

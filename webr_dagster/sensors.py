@@ -6,7 +6,6 @@ by the index run. Neither sensor opens DuckDB (a run may hold its write lock): t
 sensor learns the domains from the index materialization's metadata.
 """
 
-
 import json
 import time
 

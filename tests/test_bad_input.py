@@ -81,3 +81,14 @@ def test_bad_input_is_rejected_with_reasons_and_good_pages_are_kept(
     # The 20 MB page is refused before extraction, with its reason.
     huge = rejections[rejections["crawl_file"].str.endswith("huge.html")]
     assert list(huge["reason"]) == ["too_large"]
+
+
+def test_webr_extract_prints_the_kept_main_text(corpora, capsys):
+    from webr_dagster.webr.extract import extract_main_text
+    from webr_dagster.webr.readers import decode_bytes
+
+    page = sorted((corpora / "aeb-dev" / "html").glob("*.html.gz"))[0]
+    assert main(["extract", str(page)]) == 0
+    printed = capsys.readouterr().out.strip()
+    expected = extract_main_text(decode_bytes(gzip.decompress(page.read_bytes())), None)
+    assert expected.text.strip() in printed and len(expected.text.split()) > 40

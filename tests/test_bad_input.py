@@ -92,3 +92,20 @@ def test_webr_extract_prints_the_kept_main_text(corpora, capsys):
     printed = capsys.readouterr().out.strip()
     expected = extract_main_text(decode_bytes(gzip.decompress(page.read_bytes())), None)
     assert expected.text.strip() in printed and len(expected.text.split()) > 40
+
+
+def test_exact_duplicates_across_crawls_keep_the_first_page(webr_env, loopback, tmp_path):
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text(json.dumps({"url": "https://one.example/story", "text": OTHER * 2}) + "\n")
+    # the same text on another site, with different case and spacing
+    copy = "  ".join((OTHER * 2).upper().split())
+    second.write_text(json.dumps({"url": "https://two.example/copy", "text": copy}) + "\n")
+    assert main(["run", str(first)]) == 0
+    assert main(["run", str(second)]) == 0
+    con = duckdb.connect(str(webr_env / "warehouse.duckdb"), read_only=True)
+    kept = con.sql("SELECT page_id, domain FROM webr.cleaned_pages").fetchall()
+    rejected = con.sql("SELECT domain, reason, detail FROM webr.page_rejections").fetchall()
+    con.close()
+    assert [domain for _, domain in kept] == ["one.example"]
+    [(domain, reason, detail)] = rejected
+    assert (domain, reason) == ("two.example", "duplicate") and kept[0][0] in detail

@@ -4,7 +4,6 @@ retries through faults, failures recorded but never served, spending cap."""
 import time
 
 import duckdb
-import pytest
 
 from tests.support.loopback_openai import LoopbackOpenAI
 from webr_dagster.resources.llm import BudgetExhausted, LLMResource, classify_failure

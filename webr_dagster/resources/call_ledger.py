@@ -108,22 +108,6 @@ class CallLedger:
             ).fetchone()
         return float(row[0])
 
-    def totals(self, run_id: str | None = None) -> dict:
-        where, args = ("WHERE run_id = ?", [run_id]) if run_id else ("", [])
-        with self._lock:
-            row = self._con.execute(
-                f"""
-                SELECT count(*) FILTER (status = 'ok'), count(*) FILTER (status <> 'ok'),
-                       coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0),
-                       coalesce(sum(cost_usd), 0)
-                FROM llm_calls {where}
-                """,
-                args,
-            ).fetchone()
-        return dict(
-            zip(["ok", "failed", "prompt_tokens", "completion_tokens", "cost_usd"], row)
-        )
-
     def close(self) -> None:
         with self._lock:
             self._con.close()

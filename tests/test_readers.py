@@ -485,10 +485,13 @@ def test_plain_warc_uses_byte_offsets(tmp_path):
 
 def test_random_bytes_and_empty_warc(tmp_path):
     junk = tmp_path / "junk.warc.gz"
-    junk.write_bytes(os.urandom(4096))
-    (record,) = records_of(junk)
-    assert record.reject_reason == "corrupt_record" and record.record_offset == 0
-    assert record.domain == "junk"
+    # Random bytes, and junk after a blank line (which warcio once took for an
+    # empty record and the reader silently dropped).
+    for data in (os.urandom(4096), b"\n" + bytes(range(256)) * 8):
+        junk.write_bytes(data)
+        (record,) = records_of(junk)
+        assert record.reject_reason == "corrupt_record" and record.record_offset == 0
+        assert record.domain == "junk"
 
     empty = tmp_path / "empty.warc.gz"
     empty.write_bytes(b"")

@@ -442,6 +442,10 @@ def _iter_warc(path: str, start: int = 0, max_records: int | None = None) -> Ite
             try:
                 rec = next(records)
                 parsed += 1
+                if rec.rec_type is None:
+                    # warcio skips leading blank lines and then accepts a header
+                    # block with no WARC version or type: junk, not a record.
+                    raise _CorruptStream("no WARC header where a record should start")
                 payload: bytes | None = None
                 if _is_web_url(rec) and _wants_payload(rec):
                     try:  # the HTTP body, de-chunked and decompressed by warcio

@@ -1,6 +1,6 @@
 """Ingest throughput and streaming memory.
 
-    python bench/ingest.py [--copies 8] [--rounds 1] [--memory-pages 10000 100000] [--skip-memory]
+    python bench/ingest.py [--copies 8] [--rounds 2] [--memory-pages 10000 100000] [--skip-memory]
 
 1. Throughput. The 121 aeb-dev HTML pages, repeated ``--copies`` times, plus the
    HTML pages of the warc-samples WARC files, are cleaned
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpora", type=Path, default=CORPORA)
     parser.add_argument("--copies", type=int, default=8, help="times the 121 aeb-dev pages are repeated")
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--memory-pages", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")

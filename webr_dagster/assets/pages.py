@@ -142,7 +142,7 @@ def clean_bodies(frame: pd.DataFrame) -> list:
         extract_main_text(_WARM_UP_PAGE, "https://warm-up.invalid/")
         # A forked worker's garbage collector would otherwise walk every object it
         # inherits (a run process holds many), touching and copying their memory
-        # pages: up to 20% more CPU per page. Frozen objects are skipped.
+        # pages: about 15% more CPU per page in bench/ingest.py. Frozen objects are skipped.
         gc.freeze()
         try:
             # trafilatura is CPU-bound pure Python: only processes use the other cores.

@@ -485,8 +485,8 @@ def test_plain_warc_uses_byte_offsets(tmp_path):
 
 def test_random_bytes_and_empty_warc(tmp_path):
     junk = tmp_path / "junk.warc.gz"
-    # Random bytes, and junk after a blank line (which warcio once took for an
-    # empty record and the reader silently dropped).
+    # Random bytes, and junk after a blank line (warcio hands that back as a record
+    # without a WARC type, which the reader used to drop without a rejection).
     for data in (os.urandom(4096), b"\n" + bytes(range(256)) * 8):
         junk.write_bytes(data)
         (record,) = records_of(junk)

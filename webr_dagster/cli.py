@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -24,10 +27,8 @@ STAGES = (("raw pages", "raw_pages", "pages"), ("cleaned pages", "cleaned_pages"
           ("WI pairs", "instruction_side_pairs", "pairs"),
           ("WR pairs", "response_side_pairs", "pairs"),
           ("kept after filters", "filtered_pairs", "kept"))
-# The pair step's LLM usage is reported on both of its outputs: count it once.
-USAGE_ASSETS = ("author_profiles", "instruction_side_pairs")
-USAGE_KEYS = ("llm_calls_sent", "llm_calls_from_ledger", "llm_calls_failed",
-              "llm_skipped_for_budget", "prompt_tokens", "completion_tokens", "cost_usd")
+# This many failed calls and not one answer: the model is not there, stop trying domains.
+NO_ANSWER_LIMIT = 20
 
 
 def _say(message: str) -> None:
@@ -57,9 +58,145 @@ def _index(runner, sources):
     return runner.index(sources, progress)
 
 
-def run_command(args: argparse.Namespace) -> int:
+@dataclass
+class RunOutcome:
+    """What one `webr run` did, for its summary and its exit status."""
+
+    domains: int = 0
+    domains_done: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (domain, cause)
+    fatal: str | None = None  # a cause that stops every further domain
+    no_answer: bool = False
+    splits_failure: str | None = None
+    totals: Counter = field(default_factory=Counter)
+    rejections: Counter = field(default_factory=Counter)
+    split_counts: dict = field(default_factory=dict)
+
+
+def _describe_failure(result) -> str:
+    from .runner import failure_of
+
+    failure = failure_of(result)
+    return f"{failure[0]}: {failure[1]}" if failure else "unknown error"
+
+
+def _run_domains(runner, domains: list[str], outcome: RunOutcome) -> None:
+    from .resources.stop_request import stop_reason
+    from .runner import failure_of, metadata_of
+
+    for position, domain in enumerate(domains, 1):
+        if stop_reason():
+            return
+        result = runner.run_domain(domain)
+        if not result.success:
+            if stop_reason():
+                runner.mark_canceled(result.run_id, stop_reason())
+                _say(f"[domain {position}/{len(domains)}] {domain}: CANCELED "
+                     f"(run {result.run_id}); its replies so far are in the ledger")
+                return
+            cause = _describe_failure(result)
+            outcome.failures.append((domain, cause))
+            _say(f"[domain {position}/{len(domains)}] {domain}: FAILED: {cause} "
+                 f"(run {result.run_id})")
+            if (failure_of(result) or ("",))[0] == "CallWorkersFailed":
+                outcome.fatal = cause
+                return
+            continue
+        outcome.domains_done += 1
+        stage = {label: metadata_of(result, asset, key) for label, asset, key in STAGES}
+        outcome.totals.update(stage)
+        outcome.rejections.update(metadata_of(result, "page_rejections", "reasons", {}) or {})
+        _say(f"[domain {position}/{len(domains)}] {domain}: {stage['raw pages']} pages -> "
+             f"{stage['cleaned pages']} cleaned -> {stage['author profiles']} profiles -> "
+             f"{stage['WI pairs']} WI + {stage['WR pairs']} WR -> "
+             f"{stage['kept after filters']} kept")
+        llm = runner.llm_totals()
+        if llm["failed"] >= NO_ANSWER_LIMIT and not llm["sent"] and not llm["cached"]:
+            outcome.no_answer = True  # a dead endpoint: no point trying every domain
+            return
+
+
+def _run_all(args, runner, sources: list[str], outcome: RunOutcome) -> None:
+    from .resources.stop_request import stop_reason
     from .runner import metadata_of
 
+    index = _index(runner, sources)
+    outcome.totals["crawl records"] = index.records
+    outcome.rejections.update({k: v for k, v in index.statuses.items() if k != "kept"})
+    domains = sorted(index.pages_by_domain)
+    outcome.domains = len(domains)
+    _run_domains(runner, domains, outcome)
+    if stop_reason() or outcome.fatal:
+        return
+    splits = runner.build_splits()
+    if not splits.success:
+        outcome.splits_failure = _describe_failure(splits)
+        _say(f"building the splits FAILED: {outcome.splits_failure} (run {splits.run_id})")
+    outcome.split_counts = metadata_of(splits, "sft_splits", "split_counts", {}) or {}
+
+
+def _print_summary(runner, outcome: RunOutcome, llm: dict) -> None:
+    _say("")
+    _say("stage counts:")
+    _say(f"  {'crawl records':<21}{outcome.totals['crawl records']}")
+    for label, _, _ in STAGES:
+        _say(f"  {label:<21}{outcome.totals[label]}")
+    for split in ("train_sft", "test_sft"):
+        _say(f"  {split:<21}{outcome.split_counts.get(split, 0)}")
+    if outcome.rejections:
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(outcome.rejections.items()))
+        _say(f"not kept, by reason: {reasons}")
+    _say(f"LLM: {llm['sent']} calls sent, {llm['cached']} answered from the ledger, "
+         f"{llm['failed']} failed; {llm['prompt_tokens']} prompt + "
+         f"{llm['completion_tokens']} completion tokens; ${llm['cost_usd']:.4f}")
+    if llm["errors"]:
+        _say("LLM failures, by reason: " + ", ".join(
+            f"{reason} {count}" for reason, count in Counter(llm["errors"]).most_common()))
+    if llm["skipped_for_budget"]:
+        _say(f"STOPPED AT THE SPENDING CAP (${runner.llm.max_cost_usd}): "
+             f"{llm['skipped_for_budget']} calls were not started. Everything paid for "
+             "is kept in the ledger; raise the cap and run again to finish without paying twice.")
+    export_dir = runner.resources["settings"].export_dir
+    _say(f"dataset: {export_dir} (datasets.load_dataset('{export_dir}'))")
+    _say(f"warehouse: {runner.home.warehouse}")
+
+
+def failure_verdict(outcome: RunOutcome, llm: dict, max_failed_share: float) -> str | None:
+    """Why this run must not count as a success, in one line with the next step; None if
+    it succeeded."""
+    common = ", ".join(f"{reason} x{count}"
+                       for reason, count in Counter(llm["errors"]).most_common(1))
+    attempted = llm["sent"] + llm["failed"]
+    if outcome.fatal:
+        return (f"stopped: {outcome.fatal}. Next: run 'webr doctor' to check the model, "
+                "then run again (answered calls are not sent twice)")
+    if outcome.no_answer:
+        return (f"the model answered none of the first {llm['failed']} LLM calls "
+                f"(most common: {common}). Next: check WEBR_MODEL / WEBR_API_BASE / "
+                "WEBR_API_KEY with 'webr doctor', then run again")
+    if outcome.failures:
+        causes = Counter(cause for _, cause in outcome.failures)
+        cause, count = causes.most_common(1)[0]
+        return (f"{len(outcome.failures)} of {outcome.domains} domain runs failed (most "
+                f"common, {count}x: {cause}). Next: read the failed run's log in 'webr ui', "
+                "fix the cause, run again (finished domains reuse the ledger)")
+    if attempted and llm["failed"] / attempted > max_failed_share:
+        return (f"{llm['failed']} of {attempted} LLM calls failed, more than the "
+                f"--max-failed-share of {max_failed_share:g} (most common: {common}). Next: "
+                "check the provider with 'webr doctor', then run again: only the failed "
+                "calls are sent")
+    if outcome.splits_failure:
+        return f"building the splits failed: {outcome.splits_failure}"
+    examples = sum(outcome.split_counts.values())
+    if outcome.totals["cleaned pages"] and not examples:
+        return (f"{outcome.totals['cleaned pages']} pages were cleaned but no example reached "
+                f"the splits ({outcome.totals['kept after filters']} pairs kept after "
+                f"filters; LLM failures: {common or 'none'}). Next: look at filtered_pairs' "
+                "drop_reason in the warehouse, or at the LLM failures above")
+    return None
+
+
+def run_command(args: argparse.Namespace) -> int:
     started = time.monotonic()
     sources = _sources(args)
     if not sources:
@@ -68,56 +205,66 @@ def run_command(args: argparse.Namespace) -> int:
     runner = _runner(args)
     _say(f"webr: {len(sources)} crawl source(s); model {runner.llm.model_name}; "
          f"home {runner.home.root}")
-    index = _index(runner, sources)
-    domains = sorted(index.pages_by_domain)
-    totals: Counter[str] = Counter()
-    rejections: Counter[str] = Counter()
-    failed_domains = 0
-    for position, domain in enumerate(domains, 1):
-        result = runner.run_domain(domain)
-        if not result.success:
-            failed_domains += 1
-            _say(f"[domain {position}/{len(domains)}] {domain}: FAILED (run {result.run_id}; "
-                 "see its logs in the Dagster UI)")
-            continue
-        stage = {label: metadata_of(result, asset, key) for label, asset, key in STAGES}
-        totals.update(stage)
-        rejections.update(metadata_of(result, "page_rejections", "reasons", {}) or {})
-        for asset in USAGE_ASSETS:
-            for key in USAGE_KEYS:
-                totals[key] += metadata_of(result, asset, key)
-        _say(f"[domain {position}/{len(domains)}] {domain}: {stage['raw pages']} pages -> "
-             f"{stage['cleaned pages']} cleaned -> {stage['author profiles']} profiles -> "
-             f"{stage['WI pairs']} WI + {stage['WR pairs']} WR -> "
-             f"{stage['kept after filters']} kept")
+    outcome = RunOutcome()
+    signum = run_stoppable(lambda: _run_all(args, runner, sources, outcome))
+    llm = runner.llm_totals()
+    _print_summary(runner, outcome, llm)
+    _say(f"took {time.monotonic() - started:.0f} s")
+    if signum is not None:
+        name = signal.Signals(signum).name
+        _say(f"STOPPED by {name} after {outcome.domains_done} of {outcome.domains} domains. "
+             "Every reply that came back is in the ledger: run the same command again to "
+             "finish without paying twice.")
+        return 128 + signum
+    verdict = failure_verdict(outcome, llm, args.max_failed_share)
+    if verdict:
+        print(f"webr run FAILED: {verdict}", file=sys.stderr, flush=True)
+        return 1
+    return 0
 
-    splits = runner.build_splits()
-    if not splits.success:
-        _say(f"building the splits FAILED (run {splits.run_id}; see its logs in the Dagster UI)")
-    split_counts = metadata_of(splits, "sft_splits", "split_counts", {})
-    not_pages = {k: v for k, v in index.statuses.items() if k != "kept"}
-    _say("")
-    _say("stage counts:")
-    _say(f"  {'crawl records':<21}{index.records}")
-    for label, _, _ in STAGES:
-        _say(f"  {label:<21}{totals[label]}")
-    _say(f"  {'train_sft':<21}{split_counts.get('train_sft', 0)}")
-    _say(f"  {'test_sft':<21}{split_counts.get('test_sft', 0)}")
-    if not_pages or rejections:
-        reasons = ", ".join(f"{k} {v}" for k, v in sorted((not_pages | rejections).items()))
-        _say(f"not kept, by reason: {reasons}")
-    _say(f"LLM: {totals['llm_calls_sent']} calls sent, {totals['llm_calls_from_ledger']} "
-         f"answered from the ledger, {totals['llm_calls_failed']} failed; "
-         f"{totals['prompt_tokens']} prompt + {totals['completion_tokens']} completion tokens; "
-         f"${totals['cost_usd']:.4f}")
-    if totals["llm_skipped_for_budget"]:
-        _say(f"STOPPED AT THE SPENDING CAP (${runner.llm.max_cost_usd}): "
-             f"{totals['llm_skipped_for_budget']} calls were not started. Everything paid for "
-             "is kept in the ledger; raise the cap and run again to finish without paying twice.")
-    export_dir = runner.resources["settings"].export_dir
-    _say(f"dataset: {export_dir} (datasets.load_dataset('{export_dir}'))")
-    _say(f"warehouse: {runner.home.warehouse}; took {time.monotonic() - started:.0f} s")
-    return 1 if failed_domains or not splits.success else 0
+
+def run_stoppable(work) -> int | None:
+    """Run ``work()`` in a thread while this thread waits for Ctrl-C or SIGTERM, which ask
+    every LLM session to stop (see resources/stop_request.py); a second signal quits at
+    once. Returns the signal that stopped the work, or None.
+
+    The work runs off the main thread so Dagster's in-process execution does not take
+    the signals over (it only does so on the main thread)."""
+    from .resources.stop_request import clear_stop, request_stop
+
+    received: list[int] = []
+    errors: list[BaseException] = []
+
+    def on_signal(signum, _frame):
+        if received:
+            os._exit(128 + signum)
+        received.append(signum)
+        name = signal.Signals(signum).name
+        _say(f"\n{name}: stopping; replies in flight are kept (send it again to quit at once)")
+        request_stop(name)
+
+    def target():
+        try:
+            work()
+        except BaseException as error:  # noqa: BLE001 - re-raised in the main thread
+            errors.append(error)
+
+    if threading.current_thread() is not threading.main_thread():
+        work()
+        return None
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    worker = threading.Thread(target=target, name="webr-run", daemon=True)
+    try:
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.2)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        clear_stop()
+    if errors and not received:
+        raise errors[0]
+    return received[0] if received else None
 
 
 def estimate_command(args: argparse.Namespace) -> int:
@@ -163,7 +310,7 @@ def estimated_cost(llm, estimate) -> float | None:
                 + estimate.completion_tokens * (llm.output_usd_per_million_tokens or 0)) / 1e6
     if llm.model is None:
         return 0.0  # the built-in model costs nothing but time
-    from .resources.llm import import_litellm
+    from .resources.litellm_setup import import_litellm
 
     try:
         prompt, completion = import_litellm().cost_per_token(
@@ -216,6 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--limit", type=int, help="at most N pages per domain")
     run.add_argument("--max-cost", type=float, help="spending cap in USD for this run")
     run.add_argument("--test-share", type=float, help="share of pages in test_sft (0.1)")
+    run.add_argument("--max-failed-share", type=float, default=0.5,
+                     help="exit non-zero when more than this share of the LLM calls sent "
+                     "failed (0.5)")
     run.set_defaults(handler=run_command)
     ui = commands.add_parser("ui", help="open the Dagster UI (dagster dev) on this project")
     ui.add_argument("--port", type=int, default=3000)

@@ -15,6 +15,7 @@ from .instance import ensure_dagster_home
 from .jobs import DOMAIN_ASSETS
 from .partitions import crawl_source_partitions, domain_partitions
 from .resources.environment import resources_from_env
+from .resources.stop_request import stop_reason
 from .resources.storage import WebRHome
 
 # Dagster's own step-by-step DEBUG lines would drown the CLI's progress lines.
@@ -30,6 +31,17 @@ def metadata_of(result, asset_name: str, key: str, default=0):
             value = materialization.metadata[key]
             return getattr(value, "value", getattr(value, "data", value))
     return default
+
+
+def failure_of(result) -> tuple[str, str] | None:
+    """(error class, message) of a failed run's first failed step: the user code's own
+    error, not Dagster's wrapper around it."""
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        while error.cause is not None and error.cls_name.startswith("Dagster"):
+            error = error.cause
+        return error.cls_name, error.message.strip().splitlines()[0] if error.message else ""
+    return None
 
 
 @dataclass
@@ -68,6 +80,8 @@ class Runner:
         self._register(crawl_source_partitions, sources)
         summary = IndexSummary()
         for position, source in enumerate(sources, 1):
+            if stop_reason():
+                break
             result = self._materialize(["crawl_index"], source)
             domains = metadata_of(result, "crawl_index", "domains", {}) or {}
             records = metadata_of(result, "crawl_index", "records")
@@ -78,6 +92,22 @@ class Runner:
                 on_source(position, source, records, domains)
         self._register(domain_partitions, sorted(summary.pages_by_domain))
         return summary
+
+    def llm_totals(self) -> dict:
+        """What every LLM session of this invocation came to, from the ledger."""
+        from .resources.call_ledger import CallLedger
+
+        ledger = CallLedger(self.llm.ledger_path)
+        try:
+            return ledger.session_totals(self.llm.budget_id)
+        finally:
+            ledger.close()
+
+    def mark_canceled(self, run_id: str, reason: str) -> None:
+        """A run the user stopped is cancelled, not failed."""
+        run = self.instance.get_run_by_id(run_id)
+        if run is not None:
+            self.instance.report_run_canceled(run, message=f"stopped: {reason}")
 
     def clean(self, domain: str):
         return self._materialize(CLEANING_ASSETS, domain)

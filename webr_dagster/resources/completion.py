@@ -48,6 +48,10 @@ def classify_failure(error: BaseException) -> tuple[bool, str, float | None]:
     """(retry?, short reason, server-requested delay) for a failed completion."""
     status = getattr(error, "status_code", None)
     reason = f"{type(error).__name__}" + (f" {status}" if status else "")
+    if "Connection error" in str(error):
+        # litellm reports a refused or dropped connection as a 500 from the provider; say
+        # what it is, since 'nothing listening' and 'the server broke' need different fixes.
+        return True, "APIConnectionError", None
     if isinstance(error, MalformedReply):
         return True, "malformed_reply", None
     if "ContextWindowExceeded" in type(error).__name__:

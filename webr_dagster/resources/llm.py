@@ -130,6 +130,29 @@ class LLMResource(ConfigurableResource):
             params["top_p"] = self.top_p
         return params
 
+    def completion_request(self, messages: list[dict]) -> dict[str, Any]:
+        """litellm's arguments for one attempt at ``messages``."""
+        return {
+            "model": self.model_name,
+            "messages": messages,
+            "api_base": self.api_base,
+            "api_key": self.api_key,
+            "timeout": self.timeout_s,
+            "max_retries": 0,  # retries are the session's, with backoff and Retry-After
+            **self.sampling_params,
+        }
+
+    def litellm_setup(self, workers: int = 0) -> dict:
+        """What a process needs to prepare litellm for this resource (see litellm_setup)."""
+        cores = os.cpu_count() or 1
+        setup: dict = {"local_model_threads": None, "prices": None}
+        if self.model is None:
+            setup["local_model_threads"] = max(1, cores // max(workers, 1))
+        if self.input_usd_per_million_tokens is not None:
+            setup["prices"] = {self.model_name: (self.input_usd_per_million_tokens,
+                                                 self.output_usd_per_million_tokens or 0.0)}
+        return setup
+
     def open_session(self, run_id: str = "", log=None) -> "LLMSession":
         return LLMSession(self, run_id, log)
 
@@ -388,12 +411,7 @@ class LLMSession:
         cores = os.cpu_count() or 1
         if workers is None:  # auto: worth the workers' start-up only for large stages
             workers = cores if cores > 1 and jobs >= AUTO_WORKERS_MIN_JOBS else 0
-        setup: dict = {"local_model_threads": None, "prices": None}
-        if res.model is None:
-            setup["local_model_threads"] = max(1, cores // max(workers, 1))
-        if res.input_usd_per_million_tokens is not None:
-            setup["prices"] = {res.model_name: (res.input_usd_per_million_tokens,
-                                                res.output_usd_per_million_tokens or 0.0)}
+        setup = res.litellm_setup(workers)
         if workers:
             try:
                 self._pool = call_workers.shared_pool(workers, setup)
@@ -414,15 +432,7 @@ class LLMSession:
 
     async def _send(self, key, messages, stage, page_id, template, sample_index) -> CallResult:
         res = self.resource
-        request = {
-            "model": res.model_name,
-            "messages": messages,
-            "api_base": res.api_base,
-            "api_key": res.api_key,
-            "timeout": res.timeout_s,
-            "max_retries": 0,  # retries are ours, with backoff and Retry-After
-            **res.sampling_params,
-        }
+        request = res.completion_request(messages)
         route = zlib.crc32(page_id.encode())
         prompt_chars = sum(len(m["content"]) for m in messages)
         attempts, last_reason = 0, ""

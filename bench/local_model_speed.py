@@ -1,19 +1,27 @@
-"""Built-in model speed: pages per minute with and without prompt-prefix reuse.
+"""Built-in model speed: pages per minute with and without llama.cpp's extra weight
+buffers and prompt-prefix reuse.
 
 Runs the method's LLM calls (author profile, request, WI response or WR answer + refine)
 for the pages of the shipped sample crawl on SmolLM2-135M through llama.cpp, at
-temperature 0 so every configuration generates the same tokens. Configurations, measured
+temperature 0 so every configuration generates the same tokens. Each configuration runs in
+a process of its own (a model loads once per process; a crash is reported, not fatal), all
 in the same run:
 
-  no-reuse     one process, a fresh llama.cpp context for every call (baseline)
-  reuse        one process, consecutive calls of a page share the cached page prefix
-  reuse-2proc  two worker processes with one thread each, each page pinned to a worker
+  extra-buffers  one process, prefix reuse, llama.cpp's extra (repacked / AMX) weight
+                 buffers on: the setting before the built-in model turned them off (baseline)
+  plain          one process, prefix reuse, no extra buffers (the built-in model's setting)
+  plain-no-reuse one process, a fresh llama.cpp context for every call
+  plain-2proc    two worker processes with one thread each, each page pinned to a worker
+                 (what `webr run` uses on two cores)
 
     python bench/local_model_speed.py [--pages 6] [--max-tokens 120]
 """
 
 import argparse
+import json
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -84,30 +92,62 @@ def warm_up_workers(processes: int) -> None:
         session.run(job(p) for p in page_ids)
 
 
+CONFIGURATIONS = {  # name: (extra buffers, prefix reuse, worker processes)
+    "extra-buffers": (True, True, 0),
+    "plain": (False, True, 0),
+    "plain-no-reuse": (False, False, 0),
+    "plain-2proc": (False, True, 2),
+}
+
+
+def measure_one(name: str, pages_limit: int, max_tokens: int) -> dict:
+    from webr_dagster.resources import local_model
+
+    extra_buffers, reuse, processes = CONFIGURATIONS[name]
+    local_model.USE_EXTRA_BUFFERS = extra_buffers
+    local_model.REUSE_PROMPT_PREFIX = reuse
+    pages = sample_pages(pages_limit)
+    if processes:
+        warm_up_workers(processes)
+    else:
+        local_model.local_model()  # load the model outside the timing
+    elapsed, tokens = run_config(pages, processes, max_tokens)
+    return {"pages": len(pages), "seconds": elapsed, "tokens": tokens}
+
+
+def measure_in_child(name: str, pages: int, max_tokens: int) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--one", name, "--pages", str(pages),
+                           "--max-tokens", str(max_tokens)], capture_output=True, text=True)
+    if done.returncode != 0:
+        cause = (f"signal {signal.Signals(-done.returncode).name}" if done.returncode < 0
+                 else f"exit {done.returncode}")
+        return {"crashed": cause, "stderr": done.stderr[-500:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pages", type=int, default=6)
     parser.add_argument("--max-tokens", type=int, default=120)
+    parser.add_argument("--one", choices=CONFIGURATIONS, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure_one(args.one, args.pages, args.max_tokens)))
+        return
 
-    from webr_dagster.resources import local_model
-
-    pages = sample_pages(args.pages)
-    local_model.local_model()  # load the model once, outside the timings
-    results = {}
-    for name, reuse, processes in (("no-reuse", False, 0), ("reuse", True, 0),
-                                   ("reuse-2proc", True, 2)):
-        local_model.REUSE_PROMPT_PREFIX = reuse
-        if processes:
-            warm_up_workers(processes)
-        results[name] = run_config(pages, processes, args.max_tokens)
-    base_elapsed = results["no-reuse"][0]
-    print(f"{len(pages)} pages, max {args.max_tokens} tokens per reply, temperature 0, "
+    results = {name: measure_in_child(name, args.pages, args.max_tokens)
+               for name in CONFIGURATIONS}
+    base = results["extra-buffers"].get("seconds")
+    print(f"{args.pages} pages, max {args.max_tokens} tokens per reply, temperature 0, "
           f"{os.cpu_count()} cores")
-    print(f"{'configuration':<13} {'seconds':>8} {'pages/min':>10} {'tokens':>7} {'speed-up':>9}")
-    for name, (elapsed, tokens) in results.items():
-        print(f"{name:<13} {elapsed:>8.1f} {len(pages) / elapsed * 60:>10.2f} {tokens:>7} "
-              f"{base_elapsed / elapsed:>9.2f}")
+    print(f"{'configuration':<15} {'seconds':>8} {'pages/min':>10} {'tokens':>7} {'vs base':>8}")
+    for name, result in results.items():
+        if "crashed" in result:
+            print(f"{name:<15} crashed ({result['crashed']})")
+            continue
+        ratio = f"{base / result['seconds']:>8.2f}" if base else f"{'-':>8}"
+        print(f"{name:<15} {result['seconds']:>8.1f} "
+              f"{result['pages'] / result['seconds'] * 60:>10.2f} {result['tokens']:>7} {ratio}")
 
 
 if __name__ == "__main__":

@@ -82,35 +82,45 @@ def _describe_failure(result) -> str:
 
 
 def _run_domains(runner, domains: list[str], outcome: RunOutcome) -> None:
+    """Run the domains in batches (one Dagster run per contiguous range of partitions)."""
     from .resources.stop_request import stop_reason
-    from .runner import failure_of, metadata_of
+    from .runner import failure_of, metadata_by_domain
 
-    for position, domain in enumerate(domains, 1):
+    done = 0
+    for batch in runner.domain_batches(domains):
         if stop_reason():
             return
-        result = runner.run_domain(domain)
+        result = runner.run_domains(batch)
+        first = done + 1
+        done += len(batch)
+        where = (f"[domains {first}-{done}/{len(domains)}]" if len(batch) > 1
+                 else f"[domain {first}/{len(domains)}] {batch[0]}:")
         if not result.success:
             if stop_reason():
                 runner.mark_canceled(result.run_id, stop_reason())
-                _say(f"[domain {position}/{len(domains)}] {domain}: CANCELED "
-                     f"(run {result.run_id}); its replies so far are in the ledger")
+                _say(f"{where} CANCELED (run {result.run_id}); its replies so far are in "
+                     "the ledger")
                 return
             cause = _describe_failure(result)
-            outcome.failures.append((domain, cause))
-            _say(f"[domain {position}/{len(domains)}] {domain}: FAILED: {cause} "
-                 f"(run {result.run_id})")
+            outcome.failures.extend((domain, cause) for domain in batch)
+            _say(f"{where} FAILED: {cause} (run {result.run_id})")
             if (failure_of(result) or ("",))[0] == "CallWorkersFailed":
                 outcome.fatal = cause
                 return
             continue
-        outcome.domains_done += 1
-        stage = {label: metadata_of(result, asset, key) for label, asset, key in STAGES}
-        outcome.totals.update(stage)
-        outcome.rejections.update(metadata_of(result, "page_rejections", "reasons", {}) or {})
-        _say(f"[domain {position}/{len(domains)}] {domain}: {stage['raw pages']} pages -> "
-             f"{stage['cleaned pages']} cleaned -> {stage['author profiles']} profiles -> "
-             f"{stage['WI pairs']} WI + {stage['WR pairs']} WR -> "
-             f"{stage['kept after filters']} kept")
+        by_domain = metadata_by_domain(result)
+        for position, domain in enumerate(batch, first):
+            metadata = by_domain.get(domain, {})
+            stage = {label: (metadata.get(asset) or {}).get(key, 0)
+                     for label, asset, key in STAGES}
+            outcome.domains_done += 1
+            outcome.totals.update(stage)
+            outcome.rejections.update(
+                (metadata.get("page_rejections") or {}).get("reasons") or {})
+            _say(f"[domain {position}/{len(domains)}] {domain}: {stage['raw pages']} pages -> "
+                 f"{stage['cleaned pages']} cleaned -> {stage['author profiles']} profiles -> "
+                 f"{stage['WI pairs']} WI + {stage['WR pairs']} WR -> "
+                 f"{stage['kept after filters']} kept")
         llm = runner.llm_totals()
         if llm["failed"] >= NO_ANSWER_LIMIT and not llm["sent"] and not llm["cached"]:
             outcome.no_answer = True  # a dead endpoint: no point trying every domain

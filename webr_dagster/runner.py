@@ -13,7 +13,7 @@ from .assets import ALL_ASSETS
 from .checks import ALL_CHECKS
 from .instance import ensure_dagster_home
 from .jobs import DOMAIN_ASSETS
-from .partitions import crawl_source_partitions, domain_partitions
+from .partitions import crawl_source_partitions, domain_batches, domain_partitions, range_tags
 from .resources.environment import resources_from_env
 from .resources.stop_request import stop_reason
 from .resources.storage import WebRHome
@@ -31,6 +31,20 @@ def metadata_of(result, asset_name: str, key: str, default=0):
             value = materialization.metadata[key]
             return getattr(value, "value", getattr(value, "data", value))
     return default
+
+
+def metadata_by_domain(result) -> dict[str, dict[str, dict]]:
+    """domain -> asset name -> that partition's materialization metadata, as plain Python."""
+    found: dict[str, dict[str, dict]] = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        if materialization.partition is None:
+            continue
+        values = {key: getattr(value, "value", getattr(value, "data", value))
+                  for key, value in materialization.metadata.items()}
+        found.setdefault(materialization.partition, {})[
+            materialization.asset_key.path[-1]] = values
+    return found
 
 
 def failure_of(result) -> tuple[str, str] | None:
@@ -112,8 +126,15 @@ class Runner:
     def clean(self, domain: str):
         return self._materialize(CLEANING_ASSETS, domain)
 
-    def run_domain(self, domain: str):
-        return self._materialize(DOMAIN_ASSETS, domain, raise_on_error=False)
+    def domain_batches(self, domains: list[str]) -> list[list[str]]:
+        ordered = self.instance.get_dynamic_partitions(domain_partitions.name)
+        return domain_batches(domains, ordered)
+
+    def run_domains(self, batch: list[str]):
+        """One run over a contiguous range of domain partitions."""
+        return materialize(self.definitions, selection=DOMAIN_ASSETS, tags=range_tags(batch),
+                           instance=self.instance, resources=self.resources,
+                           run_config=QUIET_RUN_CONFIG, raise_on_error=False)
 
     def build_splits(self):
         return self._materialize(["sft_splits"], raise_on_error=False)

@@ -11,6 +11,7 @@ import time
 
 from dagster import (
     AssetKey,
+    DagsterEventType,
     DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
@@ -20,7 +21,7 @@ from dagster import (
 )
 
 from .jobs import domain_pipeline_job, index_crawl_source_job
-from .partitions import crawl_source_partitions, domain_partitions
+from .partitions import crawl_source_partitions, domain_batches, domain_partitions, range_tags
 from .resources.storage import WebRHome
 from .webr.readers import find_crawl_sources, source_signature
 
@@ -81,7 +82,8 @@ def crawl_landing_sensor(context: SensorEvaluationContext):
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
     description="After a crawl source is indexed, registers its web domains as partitions "
-    "and requests a WebR run for each new or grown domain.",
+    "and requests WebR runs for the new or grown domains, in batches of contiguous "
+    "partitions; domains another run already built from that index are left alone.",
 )
 def indexed_domains_sensor(context: SensorEvaluationContext):
     batch = context.instance.fetch_materializations(
@@ -96,14 +98,19 @@ def indexed_domains_sensor(context: SensorEvaluationContext):
         domains = record.asset_materialization.metadata.get("domains")
         for domain in (domains.data if domains else None) or {}:
             latest_event[domain] = record.storage_id
-    known = set(context.instance.get_dynamic_partitions(domain_partitions.name))
+    known = context.instance.get_dynamic_partitions(domain_partitions.name)
+    new = sorted(set(latest_event) - set(known))
+    # A domain whose last stage was materialized after this index (by the CLI, a backfill
+    # or a run of an earlier tick) is up to date.
+    built = context.instance.event_log_storage.get_latest_storage_id_by_partition(
+        AssetKey("filtered_pairs"), DagsterEventType.ASSET_MATERIALIZATION, set(latest_event))
+    stale = [d for d, storage_id in latest_event.items() if built.get(d, -1) < storage_id]
     return SensorResult(
         run_requests=[
-            RunRequest(run_key=f"{domain}@{storage_id}", partition_key=domain)
-            for domain, storage_id in sorted(latest_event.items())
+            RunRequest(run_key=f"{part[0]}..{part[-1]}@{max(latest_event[d] for d in part)}",
+                       tags=range_tags(part))
+            for part in domain_batches(stale, [*known, *new])
         ],
-        dynamic_partitions_requests=[
-            domain_partitions.build_add_request(sorted(set(latest_event) - known))
-        ],
+        dynamic_partitions_requests=[domain_partitions.build_add_request(new)],
         cursor=batch.cursor,
     )

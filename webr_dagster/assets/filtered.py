@@ -6,7 +6,7 @@ example is as traceable as a kept one."""
 import pandas as pd
 from dagster import AssetExecutionContext, Output, asset
 
-from ..partitions import domain_partitions
+from ..partitions import domain_backfill_policy, domain_partitions
 from ..resources.settings import WebRSettings
 from ..webr.postprocess import (
     clean_generated,
@@ -16,7 +16,7 @@ from ..webr.postprocess import (
 )
 from ..webr.prompts import user_turn
 from ..webr.sampling import WI, WR
-from .metadata import counts, preview
+from .metadata import counts, per_domain, preview
 from .tables import conform
 
 
@@ -64,6 +64,7 @@ def mark_near_duplicates(frame: pd.DataFrame, threshold: float, num_perm: int) -
 
 @asset(
     partitions_def=domain_partitions,
+    backfill_policy=domain_backfill_policy,
     group_name="filtered",
     metadata={"partition_expr": "domain"},
     description="All WI and WR pairs of the domain after post-processing: cleaned request "
@@ -77,17 +78,30 @@ def filtered_pairs(
     settings: WebRSettings,
 ) -> Output[pd.DataFrame]:
     pairs = pd.concat([instruction_side_pairs, response_side_pairs], ignore_index=True)
-    frame = mark_near_duplicates(
-        apply_rules(pairs), settings.dedup_threshold, settings.dedup_permutations
-    )
+    ruled = apply_rules(pairs)
+    # Near-duplicates are removed within each domain here (across domains in sft_splits),
+    # so a domain's result does not depend on which domains share its run.
+    frame = conform(pd.concat(
+        [mark_near_duplicates(part, settings.dedup_threshold, settings.dedup_permutations)
+         for _, part in ruled.groupby("domain", sort=False)] or [ruled],
+        ignore_index=True), "filtered_pairs")
+    per_domain(context, frame, summarize_filtered)
     kept = frame[frame["kept"]]
     return Output(
         frame,
         metadata={
-            "pairs": len(frame),
-            "kept": len(kept),
-            "drop_reasons": counts(frame.loc[~frame["kept"], "drop_reason"]),
-            "kept_by_role_scope": counts(kept["role"] + "-" + kept["scope"]),
+            "run_pairs": len(frame),
+            "run_kept": len(kept),
             "preview": preview(kept, ["role", "scope", "request", "response"]),
         },
     )
+
+
+def summarize_filtered(part: pd.DataFrame) -> dict:
+    kept = part[part["kept"].astype(bool)]
+    return {
+        "pairs": len(part),
+        "kept": len(kept),
+        "drop_reasons": counts(part.loc[~part["kept"].astype(bool), "drop_reason"]),
+        "kept_by_role_scope": counts(kept["role"] + "-" + kept["scope"]),
+    }

@@ -3,6 +3,8 @@
 import pandas as pd
 from dagster import MetadataValue
 
+from ..partitions import domains_of
+
 
 def _cell(value: object, width: int) -> str:
     text = "" if value is None else str(value)
@@ -39,3 +41,18 @@ def llm_metadata(stats) -> dict:
 
 def counts(series: pd.Series) -> MetadataValue:
     return MetadataValue.json({str(k): int(v) for k, v in series.value_counts().items()})
+
+
+def per_domain(context, frame: pd.DataFrame, summarize, output_name: str = "result") -> None:
+    """Give each domain of the run its own materialization metadata:
+    ``summarize(rows of that domain)``; a domain with no rows gets the summary of none.
+    ``output_name`` is the asset's name in a multi-asset."""
+    keys = domains_of(context)
+    if len(keys) == 1:  # one domain: the output's metadata is that partition's own
+        context.add_output_metadata(summarize(frame), output_name=output_name)
+        return
+    groups = dict(tuple(frame.groupby("domain"))) if len(frame) else {}
+    asset_key = None if output_name == "result" else output_name
+    for domain in keys:
+        part = groups.get(domain, frame.iloc[0:0])
+        context.add_asset_metadata(summarize(part), asset_key=asset_key, partition_key=domain)

@@ -18,14 +18,14 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
-from ..partitions import domain_partitions
+from ..partitions import domain_backfill_policy, domain_partitions, domains_of
 from ..resources.settings import WebRSettings
 from ..resources.storage import SCHEMA
 from ..webr.extract import EXTRACTOR_VERSION, extract_main_text, text_record
 from ..webr.quality import assess, normalized_text_hash
 from ..webr.readers import read_records
 from .crawl import crawl_index
-from .metadata import counts, preview
+from .metadata import counts, per_domain, preview
 from .tables import conform
 
 DOMAIN = {"partition_expr": "domain"}
@@ -38,8 +38,28 @@ def page_id_of(url: str | None, body: str) -> str:
     return digest[:24]
 
 
+def located_pages(warehouse: DuckDBResource, domains: list[str],
+                  limit: int | None) -> list[tuple[str, str, int, str]]:
+    """(crawl source, file, offset, domain) of the domains' kept records, in crawl order,
+    at most ``limit`` per domain."""
+    with warehouse.get_connection() as con:
+        return con.execute(
+            f"""
+            SELECT crawl_source, crawl_file, record_offset, domain FROM (
+                SELECT *, row_number() OVER (PARTITION BY domain
+                    ORDER BY crawl_source, crawl_file, record_offset) AS position
+                FROM {SCHEMA}.crawl_index
+                WHERE domain IN (SELECT unnest(?)) AND status = 'kept')
+            WHERE ? IS NULL OR position <= ?
+            ORDER BY crawl_source, crawl_file, record_offset
+            """,
+            [domains, limit, limit],
+        ).fetchall()
+
+
 @asset(
     partitions_def=domain_partitions,
+    backfill_policy=domain_backfill_policy,
     group_name="pages",
     metadata=DOMAIN,
     deps=[AssetDep(crawl_index, partition_mapping=AllPartitionMapping())],
@@ -49,21 +69,13 @@ def page_id_of(url: str | None, body: str) -> str:
 def raw_pages(
     context: AssetExecutionContext, warehouse: DuckDBResource, settings: WebRSettings
 ) -> Output[pd.DataFrame]:
-    domain = context.partition_key
-    with warehouse.get_connection() as con:
-        located = con.execute(
-            f"""
-            SELECT crawl_source, crawl_file, record_offset FROM {SCHEMA}.crawl_index
-            WHERE domain = ? AND status = 'kept'
-            ORDER BY crawl_source, crawl_file, record_offset
-            """,
-            [domain],
-        ).fetchall()
-    if settings.pages_per_domain_limit is not None:
-        located = located[: settings.pages_per_domain_limit]
+    located = located_pages(warehouse, domains_of(context),
+                            settings.pages_per_domain_limit)
     wanted: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for source, crawl_file, offset in located:
+    domain_at: dict[tuple[str, int], str] = {}
+    for source, crawl_file, offset, domain in located:
         wanted[source].append((crawl_file, offset))
+        domain_at[(crawl_file, offset)] = domain
     rows, seen = [], set()
     for source, positions in wanted.items():
         for record in read_records(source, positions):
@@ -76,7 +88,7 @@ def raw_pages(
             rows.append(
                 {
                     "page_id": page_id,
-                    "domain": domain,
+                    "domain": domain_at[(record.crawl_file, record.record_offset)],
                     "url": record.url,
                     "crawl_file": record.crawl_file,
                     "record_offset": record.record_offset,
@@ -86,10 +98,12 @@ def raw_pages(
                 }
             )
     frame = conform(rows, "raw_pages")
+    per_domain(context, frame, lambda part: {"pages": len(part)})
     return Output(
         frame,
         metadata={
-            "pages": len(frame),
+            "run_domains": len(domains_of(context)),
+            "run_pages": len(frame),
             "records_located": len(located),
             "preview": preview(frame, ["page_id", "url", "content_type", "crawl_file"]),
         },
@@ -103,8 +117,9 @@ def _clean_one(args: tuple[str, str | None, str]):
     return text_record(body)
 
 
-def stored_text_hashes(warehouse: DuckDBResource, domain: str, hashes) -> dict[str, str]:
-    """Text hash -> page id for pages other domains already keep."""
+def stored_text_hashes(warehouse: DuckDBResource, domains: list[str],
+                       hashes) -> dict[str, str]:
+    """Text hash -> page id for pages that domains outside ``domains`` already keep."""
     wanted = [h for h in hashes if h]
     if not wanted:
         return {}
@@ -118,10 +133,10 @@ def stored_text_hashes(warehouse: DuckDBResource, domain: str, hashes) -> dict[s
             f"""
             SELECT text_hash, min_by(page_id, crawl_file || ':' || record_offset)
             FROM {SCHEMA}.cleaned_pages
-            WHERE domain <> ? AND text_hash IN (SELECT unnest(?))
+            WHERE domain NOT IN (SELECT unnest(?)) AND text_hash IN (SELECT unnest(?))
             GROUP BY text_hash
             """,
-            [domain, wanted],
+            [domains, wanted],
         ).fetchall()
     return dict(rows)
 
@@ -157,6 +172,7 @@ def clean_bodies(frame: pd.DataFrame) -> list:
 
 @multi_asset(
     partitions_def=domain_partitions,
+    backfill_policy=domain_backfill_policy,
     group_name="pages",
     outs={
         "cleaned_pages": AssetOut(
@@ -179,6 +195,9 @@ def cleaned_pages_and_rejections(
     settings: WebRSettings,
     warehouse: DuckDBResource,
 ):
+    # Crawl order across the run's domains: of two equal texts, the earlier crawled is kept.
+    raw_pages = raw_pages.sort_values(["crawl_file", "record_offset", "page_id"],
+                                      ignore_index=True)
     oversized = raw_pages["body"].str.len() > settings.max_page_chars
     pages = raw_pages[~oversized].to_dict("records")
     # Pages this large are data dumps or traps; parsing one would hold gigabytes of tree.
@@ -191,7 +210,7 @@ def cleaned_pages_and_rejections(
     extractions = clean_bodies(raw_pages[~oversized])
     hashes = [normalized_text_hash(e.text) if e is not None else None for e in extractions]
     # Exact duplicates across every crawl seen so far: the page stored first wins.
-    first_by_hash = stored_text_hashes(warehouse, context.partition_key, hashes)
+    first_by_hash = stored_text_hashes(warehouse, domains_of(context), hashes)
     kept = []
     for page, extracted, text_hash in zip(pages, extractions, hashes):
         base = {k: page[k] for k in ("page_id", "domain", "url", "crawl_file", "record_offset")}
@@ -223,21 +242,21 @@ def cleaned_pages_and_rejections(
         )
     cleaned = conform(kept, "cleaned_pages")
     rejections = conform(rejected, "page_rejections")
+    per_domain(context, cleaned, lambda part: {"pages": len(part),
+                                               "words_total": int(part["words"].sum())},
+               output_name="cleaned_pages")
+    per_domain(context, rejections, lambda part: {"rejected": len(part),
+                                                  "reasons": counts(part["reason"])},
+               output_name="page_rejections")
     yield Output(
         cleaned,
         output_name="cleaned_pages",
-        metadata={
-            "pages": len(cleaned),
-            "words_total": int(cleaned["words"].sum()) if len(cleaned) else 0,
-            "preview": preview(cleaned, ["page_id", "title", "words", "text"]),
-        },
+        metadata={"run_pages": len(cleaned),
+                  "preview": preview(cleaned, ["page_id", "title", "words", "text"])},
     )
     yield Output(
         rejections,
         output_name="page_rejections",
-        metadata={
-            "rejected": len(rejections),
-            "reasons": counts(rejections["reason"]),
-            "preview": preview(rejections, ["url", "reason", "detail"]),
-        },
+        metadata={"run_rejected": len(rejections),
+                  "preview": preview(rejections, ["url", "reason", "detail"])},
     )

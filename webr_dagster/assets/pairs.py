@@ -5,12 +5,12 @@ one concurrency pool; each page's calls follow each other as soon as replies arr
 import pandas as pd
 from dagster import AssetExecutionContext, AssetOut, Output, multi_asset
 
-from ..partitions import domain_partitions
+from ..partitions import domain_backfill_policy, domain_partitions
 from ..resources.llm import BudgetExhausted, LLMResource, LLMSession
 from ..resources.settings import WebRSettings
 from ..webr.prompts import WI_RESPONSE, WR_ANSWER, WR_REFINE, request_template
 from ..webr.sampling import WI, WR, PagePlan, plan_page
-from .metadata import counts, llm_metadata, preview
+from .metadata import counts, llm_metadata, per_domain, preview
 from .tables import conform
 
 
@@ -57,6 +57,7 @@ async def generate_pair(session: LLMSession, plan: PagePlan, profile: str) -> di
 
 @multi_asset(
     partitions_def=domain_partitions,
+    backfill_policy=domain_backfill_policy,
     group_name="pairs",
     outs={
         "instruction_side_pairs": AssetOut(
@@ -124,13 +125,15 @@ def instruction_and_response_pairs(
     usage = llm_metadata(session.stats)
     for role, name in ((WI, "instruction_side_pairs"), (WR, "response_side_pairs")):
         part = frame[frame["role"] == role].reset_index(drop=True)
+        per_domain(context, part, lambda rows: {"pairs": len(rows),
+                                                "status_counts": counts(rows["status"]),
+                                                "scope_counts": counts(rows["scope"])},
+                   output_name=name)
         yield Output(
             part,
             output_name=name,
             metadata={
-                "pairs": len(part),
-                "status_counts": counts(part["status"]),
-                "scope_counts": counts(part["scope"]),
+                "run_pairs": len(part),
                 **usage,
                 "preview": preview(part, ["page_id", "scope", "status", "request", "response"]),
             },

@@ -3,17 +3,18 @@
 import pandas as pd
 from dagster import AssetExecutionContext, Output, asset
 
-from ..partitions import domain_partitions
+from ..partitions import domain_backfill_policy, domain_partitions
 from ..resources.llm import BudgetExhausted, LLMResource
 from ..resources.settings import WebRSettings
 from ..webr.prompts import AUTHOR_PROFILE
 from ..webr.sampling import cap_text
-from .metadata import counts, llm_metadata, preview
+from .metadata import counts, llm_metadata, per_domain, preview
 from .tables import conform
 
 
 @asset(
     partitions_def=domain_partitions,
+    backfill_policy=domain_backfill_policy,
     group_name="profiles",
     metadata={"partition_expr": "domain"},
     description="A profile of each page's likely author (at most 30 words), inferred by the "
@@ -57,11 +58,12 @@ def author_profiles(
     frame = conform(rows, "author_profiles")
     if (frame["status"] == "budget").any():
         context.log.warning("spending cap reached: some profiles were not generated")
+    per_domain(context, frame, lambda part: {"pages": len(part),
+                                             "status_counts": counts(part["status"])})
     return Output(
         frame,
         metadata={
-            "pages": len(frame),
-            "status_counts": counts(frame["status"]),
+            "run_pages": len(frame),
             **llm_metadata(session.stats),
             "preview": preview(frame, ["page_id", "status", "profile"]),
         },

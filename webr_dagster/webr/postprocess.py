@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 REFUSAL_OPENINGS = ("i'm sorry", "i’m sorry", "i am sorry", "i apologize", "i apologise")
 DEDUP_THRESHOLD = 0.7
@@ -56,6 +57,17 @@ def shingles(text: str, size: int = SHINGLE_WORDS) -> set[str]:
     return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
 
 
+@lru_cache(maxsize=16)
+def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
+    """datasketch's (bands, rows) for the threshold, computed once: it integrates the
+    false positive and negative rates numerically (~20 ms), which a batch of 200 small
+    domains would otherwise pay twice per domain."""
+    from datasketch import MinHashLSH
+
+    probe = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    return probe.b, probe.r
+
+
 def find_near_duplicates(
     items: Sequence[tuple[str, str]],
     threshold: float = DEDUP_THRESHOLD,
@@ -70,7 +82,8 @@ def find_near_duplicates(
     """
     from datasketch import MinHash, MinHashLSH
 
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm,
+                     params=lsh_bands(threshold, num_perm))
     kept: dict[str, MinHash] = {}
     order: dict[str, int] = {}
     duplicates: dict[str, str] = {}

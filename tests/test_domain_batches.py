@@ -1,0 +1,71 @@
+"""Domains run in batches: one Dagster run covers a contiguous range of domain partitions,
+each domain still gets its own materialization and metadata, and the data is the same as
+one run per domain."""
+
+import duckdb
+import pytest
+from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
+
+from webr_dagster.cli import main
+from webr_dagster.partitions import domain_batches
+from webr_dagster.runner import Runner
+
+DOMAIN_TABLES = ["raw_pages", "cleaned_pages", "page_rejections", "author_profiles",
+                 "instruction_side_pairs", "response_side_pairs", "filtered_pairs"]
+
+
+def test_batches_are_contiguous_ranges_of_the_partition_order():
+    order = ["a", "b", "c", "d", "e", "f", "g"]
+    assert domain_batches(["a", "b", "c", "d", "e", "f", "g"], order, size=3) == [
+        ["a", "b", "c"], ["d", "e", "f"], ["g"]]
+    # A domain not asked for is never swept into a run's range.
+    assert domain_batches(["a", "b", "d", "g"], order, size=10) == [["a", "b"], ["d"], ["g"]]
+    assert domain_batches([], order) == []
+
+
+def _tables(home):
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        return {t: con.sql(f"SELECT * FROM webr.{t} ORDER BY ALL").df() for t in DOMAIN_TABLES}
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def one_run_per_domain(tmp_path, monkeypatch, webr_env):
+    """The sample crawl run the old way, one domain per run, in a home of its own."""
+    home = tmp_path / "per_domain_home"
+    monkeypatch.setenv("WEBR_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    from webr_dagster.cli import SAMPLE_CRAWL
+    from webr_dagster.webr.readers import find_crawl_sources
+
+    runner = Runner()
+    index = runner.index(find_crawl_sources([str(SAMPLE_CRAWL)]))
+    for domain in sorted(index.pages_by_domain):
+        assert runner.run_domains([domain]).success
+    tables = _tables(home)
+    monkeypatch.setenv("WEBR_HOME", str(webr_env))
+    monkeypatch.setenv("DAGSTER_HOME", str(webr_env / "dagster"))
+    return tables
+
+
+def test_one_batch_gives_the_data_and_metadata_of_one_run_per_domain(
+        webr_env, one_run_per_domain, capsys):
+    assert main(["run", "--sample"]) == 0
+    out = capsys.readouterr().out
+    batched = _tables(webr_env)
+    for table in DOMAIN_TABLES:
+        assert batched[table].equals(one_run_per_domain[table]), table
+
+    instance = DagsterInstance.from_config(str(webr_env / "dagster"))
+    runs = instance.get_runs()
+    assert len([r for r in runs if "dagster/asset_partition_range_start" in r.tags]) == 1
+    cleaned = batched["cleaned_pages"]
+    for domain, rows in cleaned.groupby("domain"):
+        [record] = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey("cleaned_pages"), asset_partitions=[domain]),
+            limit=1).records
+        metadata = record.asset_materialization.metadata
+        assert metadata["pages"].value == len(rows)  # its own count, not the batch's
+        assert f"{domain}: 2 pages -> {len(rows)} cleaned" in out

@@ -372,9 +372,11 @@ def ui_command(args: argparse.Namespace) -> int:
 
     home = WebRHome.from_env().ensure()
     ensure_dagster_home(home)
-    command = ["dagster", "dev", "-m", "webr_dagster.definitions", "-p", str(args.port)]
+    # This interpreter's dagster: the venv need not be activated for `webr ui` to work.
+    command = [sys.executable, "-m", "dagster", "dev", "-m", "webr_dagster.definitions",
+               "-p", str(args.port)]
     _say(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}; landing folder {home.landing}")
-    os.execvp(command[0], command)
+    os.execv(command[0], command)
     return 0  # not reached
 
 

@@ -4,13 +4,23 @@ Runs execute in one process: the DuckDB file accepts one writing process at a ti
 the LLM stage gets its parallelism from async calls rather than from processes.
 """
 
+import os
+
 from dagster import Definitions, in_process_executor
 
 from .assets import ALL_ASSETS
 from .checks import ALL_CHECKS
+from .instance import ensure_dagster_home
 from .jobs import domain_pipeline_job, index_crawl_source_job, splits_job
 from .resources.environment import resources_from_env
+from .resources.storage import WebRHome
 from .sensors import crawl_landing_sensor, indexed_domains_sensor
+
+# However the UI is started (`webr ui`, `dagster dev -w workspace.yaml`, `dg dev`), a
+# persistent Dagster home gets the dagster.yaml that queues warehouse writers; it takes
+# effect when the UI and daemon next start.
+if os.environ.get("DAGSTER_HOME"):
+    ensure_dagster_home(WebRHome.from_env())
 
 defs = Definitions(
     assets=ALL_ASSETS,

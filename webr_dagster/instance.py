@@ -8,17 +8,20 @@ from pathlib import Path
 
 from .resources.storage import WebRHome
 
-# Runs that write the DuckDB warehouse are queued one at a time: DuckDB admits a single
-# writing process per file.
+# Every asset that writes the DuckDB warehouse is in this pool, limited to one run at a
+# time (DuckDB admits a single writing process per file). The limit is per run, so every
+# way of launching work (a job, an asset page's Materialize, a backfill, automation)
+# queues behind the run that holds it instead of failing on the file lock.
+WAREHOUSE_POOL = "webr_warehouse"
 DAGSTER_YAML = """\
 telemetry:
   enabled: false
 concurrency:
   runs:
     max_concurrent_runs: 4
-    tag_concurrency_limits:
-      - key: webr/writes
-        limit: 1
+  pools:
+    granularity: run
+    default_limit: 1
 """
 
 
@@ -27,6 +30,8 @@ def ensure_dagster_home(home: WebRHome) -> Path:
     dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(home.dagster_home)))
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
-    if not config.exists():
+    # Write it if missing, or replace the one older versions wrote (a run-tag limit that
+    # asset-page launches and backfills did not carry); a user's own file is left alone.
+    if not config.exists() or "key: webr/writes" in config.read_text():
         config.write_text(DAGSTER_YAML)
     return dagster_home

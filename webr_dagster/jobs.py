@@ -1,4 +1,5 @@
-"""Jobs the sensors and the UI launch: index one crawl source; run one domain; build splits."""
+"""Jobs the sensors and the UI launch: index one crawl source; run a range of domains; build
+the splits. Runs that write the warehouse queue through the pool in instance.py."""
 
 from dagster import AssetSelection, define_asset_job
 
@@ -10,14 +11,11 @@ DOMAIN_ASSETS = AssetSelection.assets(
 index_crawl_source_job = define_asset_job(
     "index_crawl_source",
     selection=AssetSelection.assets("crawl_index"),
-    tags={"webr/writes": "warehouse"},
 )
 domain_pipeline_job = define_asset_job(
     "webr_domain",
     selection=DOMAIN_ASSETS,
-    tags={"webr/writes": "warehouse"},
 )
 splits_job = define_asset_job(
     "webr_splits", selection=AssetSelection.assets("sft_splits"),
-    tags={"webr/writes": "warehouse"},
 )

@@ -11,6 +11,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 from dagster_duckdb import DuckDBResource
 
+from ..instance import WAREHOUSE_POOL
 from ..partitions import crawl_source_partitions
 from ..resources.settings import WebRSettings
 from ..resources.storage import SCHEMA
@@ -31,6 +32,7 @@ def _insert(con, rows: list[dict]) -> None:
 
 
 @asset(
+    pool=WAREHOUSE_POOL,
     partitions_def=crawl_source_partitions,
     group_name="crawl",
     description="One row per record of a crawl source (WARC, WET, JSONL, JSON list, HTML "

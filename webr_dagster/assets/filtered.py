@@ -6,6 +6,7 @@ example is as traceable as a kept one."""
 import pandas as pd
 from dagster import AssetExecutionContext, Output, asset
 
+from ..instance import WAREHOUSE_POOL
 from ..partitions import domain_backfill_policy, domain_partitions
 from ..resources.settings import WebRSettings
 from ..webr.postprocess import (
@@ -63,6 +64,7 @@ def mark_near_duplicates(frame: pd.DataFrame, threshold: float, num_perm: int) -
 
 
 @asset(
+    pool=WAREHOUSE_POOL,
     partitions_def=domain_partitions,
     backfill_policy=domain_backfill_policy,
     group_name="filtered",

@@ -18,6 +18,7 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
+from ..instance import WAREHOUSE_POOL
 from ..partitions import domain_backfill_policy, domain_partitions, domains_of
 from ..resources.settings import WebRSettings
 from ..resources.storage import SCHEMA
@@ -58,6 +59,7 @@ def located_pages(warehouse: DuckDBResource, domains: list[str],
 
 
 @asset(
+    pool=WAREHOUSE_POOL,
     partitions_def=domain_partitions,
     backfill_policy=domain_backfill_policy,
     group_name="pages",
@@ -171,6 +173,7 @@ def clean_bodies(frame: pd.DataFrame) -> list:
 
 
 @multi_asset(
+    pool=WAREHOUSE_POOL,
     partitions_def=domain_partitions,
     backfill_policy=domain_backfill_policy,
     group_name="pages",

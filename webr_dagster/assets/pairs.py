@@ -5,6 +5,7 @@ one concurrency pool; each page's calls follow each other as soon as replies arr
 import pandas as pd
 from dagster import AssetExecutionContext, AssetOut, Output, multi_asset
 
+from ..instance import WAREHOUSE_POOL
 from ..partitions import domain_backfill_policy, domain_partitions
 from ..resources.llm import BudgetExhausted, LLMResource, LLMSession
 from ..resources.settings import WebRSettings
@@ -56,6 +57,7 @@ async def generate_pair(session: LLMSession, plan: PagePlan, profile: str) -> di
 
 
 @multi_asset(
+    pool=WAREHOUSE_POOL,
     partitions_def=domain_partitions,
     backfill_policy=domain_backfill_policy,
     group_name="pairs",

@@ -3,6 +3,7 @@
 import pandas as pd
 from dagster import AssetExecutionContext, Output, asset
 
+from ..instance import WAREHOUSE_POOL
 from ..partitions import domain_backfill_policy, domain_partitions
 from ..resources.llm import BudgetExhausted, LLMResource
 from ..resources.settings import WebRSettings
@@ -13,6 +14,7 @@ from .tables import conform
 
 
 @asset(
+    pool=WAREHOUSE_POOL,
     partitions_def=domain_partitions,
     backfill_policy=domain_backfill_policy,
     group_name="profiles",

@@ -5,6 +5,7 @@ import json
 import pandas as pd
 from dagster import AssetExecutionContext, AutomationCondition, MetadataValue, Output, asset
 
+from ..instance import WAREHOUSE_POOL
 from ..resources.settings import WebRSettings
 from ..webr.export import export_dataset
 from ..webr.postprocess import find_near_duplicates, mix_targets, take_by_targets
@@ -29,6 +30,7 @@ def drop_cross_domain_duplicates(kept: pd.DataFrame, settings: WebRSettings) -> 
 
 
 @asset(
+    pool=WAREHOUSE_POOL,
     group_name="splits",
     automation_condition=AutomationCondition.eager(),
     description="The final WebR set across all domains: near-duplicates across domains "

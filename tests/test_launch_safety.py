@@ -1,0 +1,48 @@
+"""Every way of launching a write queues on one pool instead of failing on DuckDB's file
+lock: each warehouse-writing asset is in the pool, and any persistent Dagster home gets the
+dagster.yaml that limits the pool to one run at a time as soon as the definitions load."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dagster import DagsterInstance
+from dagster._core.instance.config import PoolGranularity
+
+from webr_dagster.assets import ALL_ASSETS
+from webr_dagster.instance import WAREHOUSE_POOL
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_asset_that_writes_the_warehouse_is_in_the_pool():
+    pools = {asset.node_def.name: asset.node_def.pool for asset in ALL_ASSETS}
+    assert pools and set(pools.values()) == {WAREHOUSE_POOL}, pools
+
+
+def test_loading_the_definitions_writes_a_dagster_yaml_that_queues_writers(tmp_path):
+    dagster_home = tmp_path / "dagster"
+    dagster_home.mkdir()
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "WEBR_HOME": str(tmp_path / "w")}
+    subprocess.run([sys.executable, "-c", "import webr_dagster.definitions"], cwd=ROOT,
+                   env=env, check=True, timeout=120)
+    with DagsterInstance.from_config(str(dagster_home)) as instance:
+        pools = instance.get_concurrency_config().pool_config
+    assert pools.pool_granularity == PoolGranularity.RUN and pools.default_pool_limit == 1
+
+
+def test_a_dagster_yaml_of_an_older_version_is_replaced_but_a_users_is_kept(tmp_path, monkeypatch):
+    from webr_dagster.instance import ensure_dagster_home
+    from webr_dagster.resources.storage import WebRHome
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    config = tmp_path / "dagster" / "dagster.yaml"
+    config.parent.mkdir()
+    config.write_text("concurrency:\n  runs:\n    tag_concurrency_limits:\n"
+                      "      - key: webr/writes\n        limit: 1\n")
+    ensure_dagster_home(WebRHome(tmp_path / "w"))
+    assert "granularity: run" in config.read_text()
+    config.write_text("telemetry:\n  enabled: false\n")  # the user's own
+    ensure_dagster_home(WebRHome(tmp_path / "w"))
+    assert config.read_text() == "telemetry:\n  enabled: false\n"

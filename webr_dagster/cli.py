@@ -28,8 +28,8 @@ STAGES = (("raw pages", "raw_pages", "pages"), ("cleaned pages", "cleaned_pages"
           ("WI pairs", "instruction_side_pairs", "pairs"),
           ("WR pairs", "response_side_pairs", "pairs"),
           ("kept after filters", "filtered_pairs", "kept"))
-# This many failed calls and not one answer: the model is not there, stop trying domains.
-NO_ANSWER_LIMIT = 20
+# Failures that every further domain would meet too: the run stops at the first.
+FATAL_ERRORS = ("CallWorkersFailed", "ModelNotAnswering")
 
 
 def _say(message: str) -> None:
@@ -67,7 +67,6 @@ class RunOutcome:
     domains_done: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)  # (domain, cause)
     fatal: str | None = None  # a cause that stops every further domain
-    no_answer: bool = False
     splits_failure: str | None = None
     totals: Counter = field(default_factory=Counter)
     rejections: Counter = field(default_factory=Counter)
@@ -104,7 +103,7 @@ def _run_domains(runner, domains: list[str], outcome: RunOutcome) -> None:
             cause = _describe_failure(result)
             outcome.failures.extend((domain, cause) for domain in batch)
             _say(f"{where} FAILED: {cause} (run {result.run_id})")
-            if (failure_of(result) or ("",))[0] == "CallWorkersFailed":
+            if (failure_of(result) or ("",))[0] in FATAL_ERRORS:
                 outcome.fatal = cause
                 return
             continue
@@ -121,10 +120,6 @@ def _run_domains(runner, domains: list[str], outcome: RunOutcome) -> None:
                  f"{stage['cleaned pages']} cleaned -> {stage['author profiles']} profiles -> "
                  f"{stage['WI pairs']} WI + {stage['WR pairs']} WR -> "
                  f"{stage['kept after filters']} kept")
-        llm = runner.llm_totals()
-        if llm["failed"] >= NO_ANSWER_LIMIT and not llm["sent"] and not llm["cached"]:
-            outcome.no_answer = True  # a dead endpoint: no point trying every domain
-            return
 
 
 def _run_all(args, runner, sources: list[str], outcome: RunOutcome) -> None:
@@ -179,12 +174,9 @@ def failure_verdict(outcome: RunOutcome, llm: dict, max_failed_share: float) -> 
                        for reason, count in Counter(llm["errors"]).most_common(1))
     attempted = llm["sent"] + llm["failed"]
     if outcome.fatal:
-        return (f"stopped: {outcome.fatal}. Next: run 'webr doctor' to check the model, "
-                "then run again (answered calls are not sent twice)")
-    if outcome.no_answer:
-        return (f"the model answered none of the first {llm['failed']} LLM calls "
-                f"(most common: {common}). Next: check WEBR_MODEL / WEBR_API_BASE / "
-                "WEBR_API_KEY with 'webr doctor', then run again")
+        return (f"stopped: {outcome.fatal}. Next: check WEBR_MODEL / WEBR_API_BASE / "
+                "WEBR_API_KEY with 'webr doctor', then run again (answered calls are not "
+                "sent twice)")
     if outcome.failures:
         causes = Counter(cause for _, cause in outcome.failures)
         cause, count = causes.most_common(1)[0]

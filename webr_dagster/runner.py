@@ -54,7 +54,10 @@ def failure_of(result) -> tuple[str, str] | None:
         error = event.step_failure_data.error
         while error.cause is not None and error.cls_name.startswith("Dagster"):
             error = error.cause
-        return error.cls_name, error.message.strip().splitlines()[0] if error.message else ""
+        message = error.message.strip().splitlines()[0] if error.message else ""
+        # Dagster's text starts with the error's qualified class name: say it once.
+        message = message.split(f"{error.cls_name}: ", 1)[-1]
+        return error.cls_name, message
     return None
 
 

@@ -2,15 +2,28 @@
 
 A call key is a hash of (model, messages, sampling parameters, sample index). A key with
 an ``ok`` row is answered from here and never sent again; failed attempts are recorded
-with their reason but never served as replies. Rows are appended in batches, so a killed
-process loses at most the batch it had not flushed.
+with their reason but never served as replies.
+
+Rows reach DuckDB in batches, but each is first appended to a journal file of its session
+(one JSON line, flushed at once, so it survives a killed process). A batch written to
+DuckDB empties the journal; a journal whose process is gone is folded into DuckDB by the
+next ledger that opens, so no reply that came back is paid for twice.
+
+Several processes share the file (a run in the UI, `webr run`, call workers of both), and
+DuckDB admits one process at a time: every operation opens the file briefly and retries
+while another process holds its lock.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import random
 import threading
+import time
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -65,26 +78,101 @@ def call_key(model: str, messages: list[dict], params: dict, sample_index: int =
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+LOCK_WAIT_S = 120.0  # how long to wait for another process to let go of the file
+
+
+def _is_lock_conflict(error: Exception) -> bool:
+    return "lock" in str(error).lower()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class CallLedger:
-    """Reads and appends ledger rows; one instance per process and file."""
+    """Reads and appends ledger rows of one file, for one process."""
 
     def __init__(self, path: str | Path):
-        import duckdb
-
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.journal_dir = self.path.parent / f"{self.path.stem}-journal"
         self._lock = threading.Lock()
-        self._con = duckdb.connect(str(self.path))
-        columns = ", ".join(f"{name} {kind}" for name, kind in LEDGER_COLUMNS.items())
-        self._con.execute(f"CREATE TABLE IF NOT EXISTS llm_calls ({columns})")
-        for name, kind in LEDGER_COLUMNS.items():  # ledgers written by older versions
-            self._con.execute(f"ALTER TABLE llm_calls ADD COLUMN IF NOT EXISTS {name} {kind}")
-        columns = ", ".join(f"{name} {kind}" for name, kind in SESSION_COLUMNS.items())
-        self._con.execute(f"CREATE TABLE IF NOT EXISTS llm_sessions ({columns})")
+        self._journal = None
+        with self._connection() as con:
+            columns = ", ".join(f"{name} {kind}" for name, kind in LEDGER_COLUMNS.items())
+            con.execute(f"CREATE TABLE IF NOT EXISTS llm_calls ({columns})")
+            for name, kind in LEDGER_COLUMNS.items():  # ledgers written by older versions
+                con.execute(f"ALTER TABLE llm_calls ADD COLUMN IF NOT EXISTS {name} {kind}")
+            columns = ", ".join(f"{name} {kind}" for name, kind in SESSION_COLUMNS.items())
+            con.execute(f"CREATE TABLE IF NOT EXISTS llm_sessions ({columns})")
+        self.recover_journals()
 
-    def answered_keys(self) -> set[str]:
+    @contextmanager
+    def _connection(self):
+        """The file, opened for one operation; waits while another process holds it."""
+        import duckdb
+
+        deadline = time.monotonic() + LOCK_WAIT_S
+        delay = 0.01
         with self._lock:
-            rows = self._con.execute(
+            while True:
+                try:
+                    con = duckdb.connect(str(self.path))
+                    break
+                except duckdb.IOException as error:
+                    if not _is_lock_conflict(error) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(random.uniform(0, delay))
+                    delay = min(delay * 2, 0.5)
+            try:
+                yield con
+            finally:
+                con.close()
+
+    # -- the journal -------------------------------------------------------------------
+    def journal(self, row: dict) -> None:
+        """Keep ``row`` on disk now; it reaches DuckDB with the next ``append``."""
+        if self._journal is None:
+            self.journal_dir.mkdir(exist_ok=True)
+            name = f"{os.getpid()}-{uuid.uuid4().hex}.jsonl"
+            self._journal = open(self.journal_dir / name, "a", encoding="utf-8")
+        self._journal.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
+        self._journal.flush()  # in the OS's hands: a killed process loses nothing
+
+    def recover_journals(self) -> int:
+        """Fold the journals of processes that are gone into DuckDB; returns rows added."""
+        if not self.journal_dir.is_dir():
+            return 0
+        added = 0
+        for journal in sorted(self.journal_dir.glob("*.jsonl")):
+            pid = int(journal.name.split("-", 1)[0])
+            if pid == os.getpid() or _process_alive(pid):
+                continue
+            rows = []
+            for line in journal.read_text(encoding="utf-8").splitlines():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:  # the line being written when it was killed
+                    continue
+            added += self._insert(rows, skip_present=True)
+            journal.unlink(missing_ok=True)
+        return added
+
+    def _empty_journal(self) -> None:
+        if self._journal is not None:
+            self._journal.seek(0)
+            self._journal.truncate()
+
+    # -- reading and writing -----------------------------------------------------------
+    def answered_keys(self) -> set[str]:
+        with self._connection() as con:
+            rows = con.execute(
                 "SELECT DISTINCT call_key FROM llm_calls WHERE status = 'ok'"
             ).fetchall()
         return {row[0] for row in rows}
@@ -93,8 +181,8 @@ class CallLedger:
         """The latest ok row for each of ``keys`` that has one."""
         if not keys:
             return {}
-        with self._lock:
-            frame = self._con.execute(
+        with self._connection() as con:
+            frame = con.execute(
                 """
                 SELECT call_key, reply, prompt_tokens, completion_tokens, cost_usd
                 FROM llm_calls
@@ -106,23 +194,32 @@ class CallLedger:
         return {row["call_key"]: row for row in frame.to_dict("records")}
 
     def append(self, rows: list[dict]) -> None:
+        """Write rows already in this ledger's journal; then the journal starts over."""
+        if rows:
+            self._insert(rows)
+        self._empty_journal()
+
+    def _insert(self, rows: list[dict], skip_present: bool = False) -> int:
         if not rows:
-            return
+            return 0
         frame = pd.DataFrame(rows, columns=list(LEDGER_COLUMNS))
-        with self._lock:
-            self._con.register("ledger_batch", frame)
-            try:
-                names = ", ".join(LEDGER_COLUMNS)
-                self._con.execute(
-                    f"INSERT INTO llm_calls ({names}) SELECT {names} FROM ledger_batch"
-                )
-            finally:
-                self._con.unregister("ledger_batch")
+        frame["created_at"] = pd.to_datetime(frame["created_at"])
+        names = ", ".join(LEDGER_COLUMNS)
+        # A journal may hold rows that reached DuckDB just before its process died.
+        present = (" WHERE NOT EXISTS (SELECT 1 FROM llm_calls l WHERE l.call_key = b.call_key"
+                   " AND l.created_at = b.created_at AND l.attempts = b.attempts)"
+                   if skip_present else "")
+        with self._connection() as con:
+            con.register("ledger_batch", frame)
+            before = con.execute("SELECT count(*) FROM llm_calls").fetchone()[0]
+            con.execute(f"INSERT INTO llm_calls ({names}) SELECT {names} FROM ledger_batch b"
+                        + present)
+            return con.execute("SELECT count(*) FROM llm_calls").fetchone()[0] - before
 
     def spent(self, budget_id: str) -> float:
         """What calls recorded under ``budget_id`` have cost so far."""
-        with self._lock:
-            row = self._con.execute(
+        with self._connection() as con:
+            row = con.execute(
                 "SELECT coalesce(sum(cost_usd), 0) FROM llm_calls WHERE budget_id = ?",
                 [budget_id],
             ).fetchone()
@@ -130,16 +227,16 @@ class CallLedger:
 
     def record_session(self, row: dict) -> None:
         names = ", ".join(SESSION_COLUMNS)
-        with self._lock:
-            self._con.execute(
+        with self._connection() as con:
+            con.execute(
                 f"INSERT INTO llm_sessions ({names}) VALUES "
                 f"({', '.join('?' for _ in SESSION_COLUMNS)})",
                 [row.get(name) for name in SESSION_COLUMNS])
 
     def session_totals(self, budget_id: str) -> dict:
         """Every session's counts under ``budget_id`` added up; errors by reason."""
-        with self._lock:
-            rows = self._con.execute(
+        with self._connection() as con:
+            rows = con.execute(
                 "SELECT * FROM llm_sessions WHERE budget_id = ?", [budget_id]).df()
         totals = {name: int(rows[name].sum()) for name in
                   ("calls", "cached", "sent", "failed", "skipped_for_budget",
@@ -153,5 +250,10 @@ class CallLedger:
         return totals
 
     def close(self) -> None:
-        with self._lock:
-            self._con.close()
+        """Its journal is empty once everything is appended: remove it."""
+        if self._journal is not None:
+            self._journal.close()
+            path = Path(self._journal.name)
+            if path.stat().st_size == 0:
+                path.unlink(missing_ok=True)
+            self._journal = None

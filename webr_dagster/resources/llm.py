@@ -32,6 +32,9 @@ LOCAL_MODEL = "webr-local/smollm2-135m-instruct"
 LEDGER_BATCH = 64
 AUTO_WORKERS_MIN_JOBS = 300  # below this, worker start-up costs more than it saves
 LEDGER_FLUSH_SECONDS = 1.0
+# This many failed calls in a row and not one answer: the model is not there. The stage
+# stops instead of sending every remaining call to a dead endpoint.
+NO_ANSWER_LIMIT = 20
 STOP_GRACE_S = 5.0  # on a stop, replies in flight this long are still kept
 STOP_POLL_S = 0.2
 
@@ -77,6 +80,10 @@ class BudgetExhausted(Exception):
 
 class StageStopped(Exception):
     """The user asked the process to stop (Ctrl-C, SIGTERM): the stage ends unfinished."""
+
+
+class ModelNotAnswering(Exception):
+    """The first calls of a stage all failed: the model or its endpoint is not there."""
 
 
 def backoff_seconds(attempt: int, base: float, cap: float, retry_after: float | None) -> float:
@@ -317,11 +324,20 @@ class LLMSession:
             self._fatal = self._fatal or error
             self.stats.count_failure("call workers failed")
             raise
+        except ModelNotAnswering:
+            self.stats.count_failure("not sent: the model is not answering")
+            raise
         except Exception as error:
             self.stats.count_failure(type(error).__name__)
             raise
         if not result.ok:
             self.stats.count_failure(result.error or "unknown")
+            if not (self.stats.sent or self.stats.cached) and self._fatal is None \
+                    and self.stats.failed >= NO_ANSWER_LIMIT:
+                common = max(self.stats.errors, key=self.stats.errors.get)
+                self._fatal = ModelNotAnswering(
+                    f"the model answered none of the first {self.stats.failed} calls "
+                    f"(most common: {common})")
         return result
 
     async def _call(self, messages, stage, page_id, template, sample_index) -> CallResult:
@@ -349,9 +365,9 @@ class LLMSession:
         waiter = asyncio.get_running_loop().create_future()
         self._waiting[key] = waiter
         try:
-            self._check_stop()
+            self._check_can_start()
             async with self._semaphore:
-                self._check_stop()
+                self._check_can_start()
                 if self._over_budget():
                     raise BudgetExhausted(self._budget_message())
                 self._in_flight += 1
@@ -373,9 +389,11 @@ class LLMSession:
         waiter.set_result(result)
         return result
 
-    def _check_stop(self) -> None:
+    def _check_can_start(self) -> None:
         if self._stopping is not None:
             raise StageStopped(self._stopping)
+        if isinstance(self._fatal, ModelNotAnswering):
+            raise self._fatal
 
     def _spent(self) -> float:
         return self._spent_before + self.stats.cost_usd
@@ -439,7 +457,7 @@ class LLMSession:
         started = time.monotonic()
         while attempts < res.max_attempts:
             attempts += 1
-            self._check_stop()
+            self._check_can_start()
             await self._limiter.acquire(prompt_chars // 4 + res.max_tokens)
             reply = await self._complete(request, route)
             if not reply.ok:
@@ -479,28 +497,28 @@ class LLMSession:
     def _record(self, key, messages, stage, page_id, template, sample_index, *, status,
                 attempts, latency, reply=None, error=None, prompt_tokens=0,
                 completion_tokens=0, cost=0.0) -> None:
-        self._pending_rows.append(
-            {
-                "call_key": key,
-                "model": self.resource.model_name,
-                "params": json.dumps(self.resource.sampling_params, sort_keys=True),
-                "sample_index": sample_index,
-                "stage": stage,
-                "page_id": page_id,
-                "template": template,
-                "messages": json.dumps(messages, ensure_ascii=False),
-                "status": status,
-                "reply": reply,
-                "error": error,
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "cost_usd": cost,
-                "latency_s": latency,
-                "attempts": attempts,
-                "run_id": self.run_id,
-                "budget_id": self.budget_id,
-                "created_at": datetime.now(timezone.utc).replace(tzinfo=None),
-            }
-        )
+        row = {
+            "call_key": key,
+            "model": self.resource.model_name,
+            "params": json.dumps(self.resource.sampling_params, sort_keys=True),
+            "sample_index": sample_index,
+            "stage": stage,
+            "page_id": page_id,
+            "template": template,
+            "messages": json.dumps(messages, ensure_ascii=False),
+            "status": status,
+            "reply": reply,
+            "error": error,
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "cost_usd": cost,
+            "latency_s": latency,
+            "attempts": attempts,
+            "run_id": self.run_id,
+            "budget_id": self.budget_id,
+            "created_at": datetime.now(timezone.utc).replace(tzinfo=None),
+        }
+        self.ledger.journal(row)
+        self._pending_rows.append(row)
         if len(self._pending_rows) >= LEDGER_BATCH:
             self.flush()

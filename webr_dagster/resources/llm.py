@@ -191,6 +191,7 @@ class LLMSession:
         self._lookups: dict[str, asyncio.Future] = {}
         self._stopping: str | None = None  # why the user stopped the stage
         self._fatal: BaseException | None = None  # why no call can be made any more
+        self._refused = 0  # calls never sent because of it
 
     # -- running a stage -------------------------------------------------------------
     def run(self, jobs: Iterable[Callable[[], Awaitable[Any]]]) -> list[Any]:
@@ -224,7 +225,9 @@ class LLMSession:
             self._log_usage()
         if self._stopping is not None:
             raise StageStopped(self._stopping)
-        if self._fatal is not None:
+        # A dead model stops the stage only if it kept calls from being sent.
+        if self._fatal is not None and (self._refused
+                                        or not isinstance(self._fatal, ModelNotAnswering)):
             raise self._fatal
         return results
 
@@ -325,6 +328,7 @@ class LLMSession:
             self.stats.count_failure("call workers failed")
             raise
         except ModelNotAnswering:
+            self._refused += 1
             self.stats.count_failure("not sent: the model is not answering")
             raise
         except Exception as error:

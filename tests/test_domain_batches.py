@@ -69,3 +69,15 @@ def test_one_batch_gives_the_data_and_metadata_of_one_run_per_domain(
         metadata = record.asset_materialization.metadata
         assert metadata["pages"].value == len(rows)  # its own count, not the batch's
         assert f"{domain}: 2 pages -> {len(rows)} cleaned" in out
+
+
+def test_the_domain_sensor_leaves_alone_what_the_cli_already_built(webr_env, capsys):
+    from dagster import SensorResult, build_sensor_context
+
+    from webr_dagster.sensors import indexed_domains_sensor
+
+    assert main(["run", "--sample"]) == 0
+    instance = DagsterInstance.get()
+    result = indexed_domains_sensor(build_sensor_context(instance=instance))
+    assert isinstance(result, SensorResult) and result.run_requests == []
+    assert result.cursor  # the index events are handled: the next tick skips them

@@ -154,7 +154,9 @@ def _print_summary(runner, outcome: RunOutcome, llm: dict) -> None:
         _say(f"not kept, by reason: {reasons}")
     _say(f"LLM: {llm['sent']} calls sent, {llm['cached']} answered from the ledger, "
          f"{llm['failed']} failed; {llm['prompt_tokens']} prompt + "
-         f"{llm['completion_tokens']} completion tokens; ${llm['cost_usd']:.4f}")
+         f"{llm['completion_tokens']} completion tokens; ${llm['cost_usd']:.4f}"
+         + (f" (price unknown for {llm['unpriced']} calls: set WEBR_INPUT_USD_PER_MTOK and "
+            "WEBR_OUTPUT_USD_PER_MTOK)" if llm["unpriced"] else ""))
     if llm["errors"]:
         _say("LLM failures, by reason: " + ", ".join(
             f"{reason} {count}" for reason, count in Counter(llm["errors"]).most_common()))

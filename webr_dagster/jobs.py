@@ -11,11 +11,17 @@ DOMAIN_ASSETS = AssetSelection.assets(
 index_crawl_source_job = define_asset_job(
     "index_crawl_source",
     selection=AssetSelection.assets("crawl_index"),
+    description="Index one crawl source (a partition): every record's URL, domain, offset "
+    "and status, so domain runs read only their own records.",
 )
 domain_pipeline_job = define_asset_job(
     "webr_domain",
     selection=DOMAIN_ASSETS,
+    description="The WebR method for a range of domain partitions: raw pages -> cleaned "
+    "pages -> author profiles -> WI / WR pairs -> filtered pairs.",
 )
 splits_job = define_asset_job(
     "webr_splits", selection=AssetSelection.assets("sft_splits"),
+    description="Mix, deduplicate across domains, split and export every domain's "
+    "filtered pairs.",
 )

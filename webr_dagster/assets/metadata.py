@@ -32,7 +32,8 @@ def llm_metadata(stats) -> dict:
         "llm_skipped_for_budget": usage["skipped_for_budget"],
         "prompt_tokens": usage["prompt_tokens"],
         "completion_tokens": usage["completion_tokens"],
-        "cost_usd": MetadataValue.float(float(usage["cost_usd"])),
+        "cost_usd": (MetadataValue.text(f"price unknown for {usage['unpriced']} calls")
+                     if usage["unpriced"] else MetadataValue.float(float(usage["cost_usd"]))),
         "llm_errors": MetadataValue.json(usage["errors"]),
         "llm_startup_s": MetadataValue.float(round(float(usage["startup_s"]), 3)),
         "llm_calls_s": MetadataValue.float(round(float(usage["calls_s"]), 3)),
@@ -56,3 +57,19 @@ def per_domain(context, frame: pd.DataFrame, summarize, output_name: str = "resu
     for domain in keys:
         part = groups.get(domain, frame.iloc[0:0])
         context.add_asset_metadata(summarize(part), asset_key=asset_key, partition_key=domain)
+
+
+def data_cost(rows: pd.DataFrame, key_columns: list[str], usage: dict[str, dict]) -> dict:
+    """Tokens and dollars of every call behind ``rows``, from the ledger: what this data
+    cost, whichever run paid for it (a rerun answered from the ledger sends nothing)."""
+    keys = {key for column in key_columns for key in rows[column].dropna()}
+    calls = [usage[key] for key in keys if key in usage]
+    unknown = sum(1 for call in calls if call["cost_usd"] is None)
+    cost = sum(call["cost_usd"] or 0.0 for call in calls)
+    return {
+        "data_calls": len(calls),
+        "data_tokens": int(sum((c["prompt_tokens"] or 0) + (c["completion_tokens"] or 0)
+                               for c in calls)),
+        "data_cost_usd": (MetadataValue.text(f"price unknown for {unknown} calls") if unknown
+                          else MetadataValue.float(float(cost))),
+    }

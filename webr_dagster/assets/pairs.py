@@ -11,8 +11,11 @@ from ..resources.llm import BudgetExhausted, LLMResource, LLMSession
 from ..resources.settings import WebRSettings
 from ..webr.prompts import WI_RESPONSE, WR_ANSWER, WR_REFINE, request_template
 from ..webr.sampling import WI, WR, PagePlan, plan_page
-from .metadata import counts, llm_metadata, per_domain, preview
+from .metadata import counts, data_cost, llm_metadata, per_domain, preview
 from .tables import conform
+
+
+CALL_KEY_COLUMNS = ["request_call_key", "answer_call_key", "response_call_key"]
 
 
 async def generate_pair(session: LLMSession, plan: PagePlan, profile: str) -> dict:
@@ -106,6 +109,9 @@ def instruction_and_response_pairs(
 
     with llm.open_session(context.run.run_id, context.log) as session:
         outcomes = session.run(job(plan) for plan in plans)
+        paid = session.ledger.usage([
+            outcome[column] for outcome in outcomes if isinstance(outcome, dict)
+            for column in CALL_KEY_COLUMNS if outcome.get(column)])
 
     rows = []
     for page, plan, outcome in zip(pages, plans, outcomes):
@@ -129,7 +135,8 @@ def instruction_and_response_pairs(
         part = frame[frame["role"] == role].reset_index(drop=True)
         per_domain(context, part, lambda rows: {"pairs": len(rows),
                                                 "status_counts": counts(rows["status"]),
-                                                "scope_counts": counts(rows["scope"])},
+                                                "scope_counts": counts(rows["scope"]),
+                                                **data_cost(rows, CALL_KEY_COLUMNS, paid)},
                    output_name=name)
         yield Output(
             part,

@@ -9,7 +9,7 @@ from ..resources.llm import BudgetExhausted, LLMResource
 from ..resources.settings import WebRSettings
 from ..webr.prompts import AUTHOR_PROFILE
 from ..webr.sampling import cap_text
-from .metadata import counts, llm_metadata, per_domain, preview
+from .metadata import counts, data_cost, llm_metadata, per_domain, preview
 from .tables import conform
 
 
@@ -50,6 +50,8 @@ def author_profiles(
 
     with llm.open_session(context.run.run_id, context.log) as session:
         outcomes = session.run(job(page) for page in pages)
+        paid = session.ledger.usage([o["call_key"] for o in outcomes
+                                      if isinstance(o, dict) and o.get("call_key")])
     rows = []
     for page, outcome in zip(pages, outcomes):
         if isinstance(outcome, BaseException):
@@ -61,7 +63,8 @@ def author_profiles(
     if (frame["status"] == "budget").any():
         context.log.warning("spending cap reached: some profiles were not generated")
     per_domain(context, frame, lambda part: {"pages": len(part),
-                                             "status_counts": counts(part["status"])})
+                                             "status_counts": counts(part["status"]),
+                                             **data_cost(part, ["call_key"], paid)})
     return Output(
         frame,
         metadata={

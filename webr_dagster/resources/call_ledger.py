@@ -64,6 +64,7 @@ SESSION_COLUMNS = {
     "prompt_tokens": "BIGINT",
     "completion_tokens": "BIGINT",
     "cost_usd": "DOUBLE",
+    "unpriced": "BIGINT",
     "errors": "VARCHAR",
     "created_at": "TIMESTAMP",
 }
@@ -111,6 +112,8 @@ class CallLedger:
                 con.execute(f"ALTER TABLE llm_calls ADD COLUMN IF NOT EXISTS {name} {kind}")
             columns = ", ".join(f"{name} {kind}" for name, kind in SESSION_COLUMNS.items())
             con.execute(f"CREATE TABLE IF NOT EXISTS llm_sessions ({columns})")
+            for name, kind in SESSION_COLUMNS.items():
+                con.execute(f"ALTER TABLE llm_sessions ADD COLUMN IF NOT EXISTS {name} {kind}")
         self.recover_journals()
 
     @contextmanager
@@ -179,18 +182,26 @@ class CallLedger:
 
     def replies(self, keys: list[str]) -> dict[str, dict]:
         """The latest ok row for each of ``keys`` that has one."""
+        return self._latest_ok(keys, "reply, prompt_tokens, completion_tokens, cost_usd")
+
+    def usage(self, keys: list[str]) -> dict[str, dict]:
+        """Tokens and cost of the reply behind each of ``keys`` (cost None: price unknown)."""
+        return self._latest_ok(keys, "prompt_tokens, completion_tokens, cost_usd")
+
+    def _latest_ok(self, keys: list[str], columns: str) -> dict[str, dict]:
         if not keys:
             return {}
         with self._connection() as con:
             frame = con.execute(
-                """
-                SELECT call_key, reply, prompt_tokens, completion_tokens, cost_usd
+                f"""
+                SELECT call_key, {columns}
                 FROM llm_calls
                 WHERE status = 'ok' AND call_key IN (SELECT unnest(?))
                 QUALIFY row_number() OVER (PARTITION BY call_key ORDER BY created_at DESC) = 1
                 """,
                 [keys],
             ).df()
+        frame = frame.astype(object).where(frame.notna(), None)
         return {row["call_key"]: row for row in frame.to_dict("records")}
 
     def append(self, rows: list[dict]) -> None:
@@ -240,7 +251,7 @@ class CallLedger:
                 "SELECT * FROM llm_sessions WHERE budget_id = ?", [budget_id]).df()
         totals = {name: int(rows[name].sum()) for name in
                   ("calls", "cached", "sent", "failed", "skipped_for_budget",
-                   "prompt_tokens", "completion_tokens")}
+                   "prompt_tokens", "completion_tokens", "unpriced")}
         totals["cost_usd"] = float(rows["cost_usd"].sum())
         errors: dict[str, int] = {}
         for text in rows["errors"].dropna():

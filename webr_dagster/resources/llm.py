@@ -64,6 +64,7 @@ class SessionStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    unpriced: int = 0  # calls sent to a model with no known price (their cost is unknown)
     errors: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -283,7 +284,7 @@ class LLMSession:
             self.ledger.record_session({
                 **{name: getattr(st, name) for name in (
                     "calls", "cached", "sent", "failed", "skipped_for_budget",
-                    "prompt_tokens", "completion_tokens", "cost_usd")},
+                    "prompt_tokens", "completion_tokens", "cost_usd", "unpriced")},
                 "run_id": self.run_id, "budget_id": self.budget_id,
                 "errors": json.dumps(st.errors),
                 "created_at": datetime.now(timezone.utc).replace(tzinfo=None),
@@ -479,24 +480,30 @@ class LLMSession:
             self.stats.sent += 1
             self.stats.prompt_tokens += reply.prompt_tokens
             self.stats.completion_tokens += reply.completion_tokens
-            self.stats.cost_usd += cost
+            if cost is None:
+                self.stats.unpriced += 1
+            else:
+                self.stats.cost_usd += cost
             self._record(key, messages, stage, page_id, template, sample_index,
                          status="ok", reply=reply.content, attempts=attempts,
                          latency=time.monotonic() - started, prompt_tokens=reply.prompt_tokens,
                          completion_tokens=reply.completion_tokens, cost=cost)
             return CallResult(key, True, reply.content, prompt_tokens=reply.prompt_tokens,
-                              completion_tokens=reply.completion_tokens, cost_usd=cost)
+                              completion_tokens=reply.completion_tokens, cost_usd=cost or 0.0)
         return CallResult(key, False, error=last_reason)
 
-    def _cost_of(self, reply) -> float:
-        """A configured price (self-hosted models) wins over litellm's price map."""
+    def _cost_of(self, reply) -> float | None:
+        """A configured price (self-hosted models) wins over litellm's price map; the
+        built-in model is free; None when nobody knows the model's price."""
         res = self.resource
         if res.input_usd_per_million_tokens is not None:
             return (
                 reply.prompt_tokens * res.input_usd_per_million_tokens
                 + reply.completion_tokens * (res.output_usd_per_million_tokens or 0.0)
             ) / 1e6
-        return reply.cost_usd or 0.0
+        if res.model is None:
+            return 0.0
+        return reply.cost_usd
 
     def _record(self, key, messages, stage, page_id, template, sample_index, *, status,
                 attempts, latency, reply=None, error=None, prompt_tokens=0,

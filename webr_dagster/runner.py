@@ -94,12 +94,14 @@ class Runner:
                                              [k for k in keys if k not in known])
 
     def index(self, sources: list[str], on_source=None) -> IndexSummary:
-        self._register(crawl_source_partitions, sources)
+        """Index crawl files or folders (paths) as crawl_source partitions."""
+        keys = self.home.register_sources(sources)
+        self._register(crawl_source_partitions, keys)
         summary = IndexSummary()
-        for position, source in enumerate(sources, 1):
+        for position, (source, key) in enumerate(zip(sources, keys), 1):
             if stop_reason():
                 break
-            result = self._materialize(["crawl_index"], source)
+            result = self._materialize(["crawl_index"], key)
             domains = metadata_of(result, "crawl_index", "domains", {}) or {}
             records = metadata_of(result, "crawl_index", "records")
             summary.records += records

@@ -54,11 +54,15 @@ def _mtime(signature: str) -> float:
     "HTML) becomes a crawl_source partition and gets one index run.",
 )
 def crawl_landing_sensor(context: SensorEvaluationContext):
-    landing = WebRHome.from_env().landing
+    home = WebRHome.from_env()
+    landing = home.landing
     if not landing.is_dir():
         return SkipReason(f"no landing folder at {landing}")
     handled: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    signatures = {source: source_signature(source) for source in find_crawl_sources([landing])}
+    # Keyed by the path inside the landing folder: short, readable, and the same key as
+    # `webr run` gives the same file.
+    signatures = {home.source_key(source): source_signature(source)
+                  for source in find_crawl_sources([landing])}
     mtimes = {source: _mtime(sig) for source, sig in signatures.items()}
     ready = landing_changes(signatures, mtimes, handled, time.time())
     if not ready:

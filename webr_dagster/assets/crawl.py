@@ -6,6 +6,7 @@ The index is written in batches straight to DuckDB, not returned as one frame, s
 indexing a crawl file of any size takes the same memory."""
 
 from collections import Counter
+from pathlib import Path
 
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
@@ -14,7 +15,7 @@ from dagster_duckdb import DuckDBResource
 from ..instance import WAREHOUSE_POOL
 from ..partitions import crawl_source_partitions
 from ..resources.settings import WebRSettings
-from ..resources.storage import SCHEMA
+from ..resources.storage import SCHEMA, WebRHome
 from ..webr.domains import registrable_domain
 from ..webr.readers import iter_records
 from .metadata import preview
@@ -42,6 +43,7 @@ def crawl_index(
     context: AssetExecutionContext, settings: WebRSettings, warehouse: DuckDBResource
 ) -> MaterializeResult:
     source = context.partition_key
+    path = WebRHome(Path(settings.webr_home)).source_path(source)
     by_registrable = settings.domain_grouping == "registrable"
     pages_per_domain: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
@@ -53,7 +55,7 @@ def crawl_index(
         # mid-file leaves a partial index that the next run of this partition replaces.
         con.execute(f"DELETE FROM {SCHEMA}.crawl_index WHERE crawl_source = ?", [source])
         batch: list[dict] = []
-        for record in iter_records(source):
+        for record in iter_records(path):
             domain = record.domain
             if by_registrable and record.url:  # pages without a URL keep their file's name
                 domain = registrable_domain(domain)

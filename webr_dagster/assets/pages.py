@@ -5,6 +5,7 @@ import hashlib
 import os
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import pandas as pd
 from dagster import (
@@ -21,7 +22,7 @@ from dagster_duckdb import DuckDBResource
 from ..instance import WAREHOUSE_POOL
 from ..partitions import domain_backfill_policy, domain_partitions, domains_of
 from ..resources.settings import WebRSettings
-from ..resources.storage import SCHEMA
+from ..resources.storage import SCHEMA, WebRHome
 from ..webr.extract import EXTRACTOR_VERSION, extract_main_text, text_record
 from ..webr.quality import assess, normalized_text_hash
 from ..webr.readers import read_records
@@ -78,9 +79,10 @@ def raw_pages(
     for source, crawl_file, offset, domain in located:
         wanted[source].append((crawl_file, offset))
         domain_at[(crawl_file, offset)] = domain
+    home = WebRHome(Path(settings.webr_home))
     rows, seen = [], set()
     for source, positions in wanted.items():
-        for record in read_records(source, positions):
+        for record in read_records(home.source_path(source), positions):
             if not record.kept:
                 continue
             page_id = page_id_of(record.url, record.body)

@@ -63,7 +63,7 @@ def llm_from_env(home: WebRHome, **overrides) -> LLMResource:
 
 
 def settings_from_env(home: WebRHome, **overrides) -> WebRSettings:
-    options: dict = {"export_dir": str(home.exports / "webr-sft")}
+    options: dict = {"export_dir": str(home.exports / "webr-sft"), "webr_home": str(home.root)}
     if not os.environ.get("WEBR_MODEL"):
         options["max_input_chars"] = LOCAL_MAX_INPUT_CHARS
     for name, key, kind in (("WEBR_SEED", "seed", int), ("WEBR_TEST_SHARE", "test_share", float)):

@@ -27,3 +27,5 @@ class WebRSettings(ConfigurableResource):
     mix_tolerance: float = Field(default=0.05, description="slack on the 2:2:1:1 final mix")
     test_share: float = Field(default=0.1, description="share of pages in test_sft")
     export_dir: str = "webr_home/exports/webr-sft"
+    webr_home: str = Field(default="webr_home", description="WEBR_HOME: the landing "
+                           "folder and the registry of crawl sources by partition key")

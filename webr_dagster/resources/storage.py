@@ -3,6 +3,8 @@ storage, Postgres instance storage) changes this file, not the assets."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,54 @@ class WebRHome:
     @property
     def dagster_home(self) -> Path:
         return self.root / "dagster"
+
+    @property
+    def source_registry(self) -> Path:
+        return self.root / "crawl_sources.json"
+
+    # -- crawl sources: readable partition keys ------------------------------------------
+    def source_key(self, path: str) -> str:
+        """The ``crawl_source`` partition key of a crawl file or folder: its path inside
+        the landing folder, or else its name and a short hash of its full path (an
+        absolute path is long, and the UI cuts it in the middle)."""
+        path = os.path.abspath(path)
+        landing = str(self.landing.resolve())
+        if path.startswith(landing + os.sep):
+            return os.path.relpath(path, landing)
+        return f"{os.path.basename(path)}~{hashlib.sha1(path.encode()).hexdigest()[:8]}"
+
+    def register_sources(self, paths: list[str]) -> list[str]:
+        """Keys of ``paths``; those outside the landing folder are remembered in the
+        registry so a run can find them again by key."""
+        keys = [self.source_key(p) for p in paths]
+        registry = self._registry()
+        registry.update({k: os.path.abspath(p) for k, p in zip(keys, paths)
+                         if not self._in_landing(k)})
+        scratch = self.source_registry.with_suffix(f".{os.getpid()}.tmp")
+        scratch.write_text(json.dumps(registry, indent=1, sort_keys=True))
+        scratch.replace(self.source_registry)  # readers never see half a file
+        return keys
+
+    def source_path(self, key: str) -> str:
+        """The crawl file or folder behind a ``crawl_source`` key."""
+        found = self._registry().get(key)
+        if found:
+            return found
+        if self._in_landing(key):
+            return str(self.landing / key)
+        if os.path.isabs(key):  # keys written by earlier versions were absolute paths
+            return key
+        raise KeyError(f"unknown crawl source {key!r}: not in {self.landing} nor in "
+                       f"{self.source_registry}")
+
+    def _in_landing(self, key: str) -> bool:
+        return not os.path.isabs(key) and (self.landing / key).exists()
+
+    def _registry(self) -> dict[str, str]:
+        try:
+            return json.loads(self.source_registry.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
 
     def ensure(self) -> "WebRHome":
         for folder in (self.root, self.landing, self.exports):

@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from dagster import ConfigurableResource
@@ -25,7 +26,7 @@ from pydantic import Field
 from . import call_workers
 from .call_ledger import CallLedger, call_key
 from .completion import MalformedReply, classify_failure, complete_once  # noqa: F401
-from .rate_limit import RateLimiter
+from .shared_rate_limit import SharedRateLimiter, budget_name
 from .stop_request import stop_reason
 
 LOCAL_MODEL = "webr-local/smollm2-135m-instruct"
@@ -183,7 +184,7 @@ class LLMSession:
         self._litellm = None
         self._pool = None
         self._semaphore: asyncio.Semaphore | None = None
-        self._limiter: RateLimiter | None = None
+        self._limiter: SharedRateLimiter | None = None
         self._in_flight = 0
         # Replies of this session not yet flushed, and calls in flight, by key: identical
         # calls (two copies of one page) share one request instead of paying twice.
@@ -205,9 +206,11 @@ class LLMSession:
             raise StageStopped(stopped)
         self._ensure_transport(len(jobs))
         self._semaphore = asyncio.Semaphore(self.resource.concurrency)
-        self._limiter = RateLimiter(
-            self.resource.requests_per_minute, self.resource.tokens_per_minute
-        )
+        res = self.resource
+        self._limiter = SharedRateLimiter(
+            Path(res.ledger_path).parent / "rate_limits"
+            / f"{budget_name(res.model_name, res.api_base, res.api_key)}.json",
+            res.requests_per_minute, res.tokens_per_minute)
         flusher = asyncio.create_task(self._flush_periodically())
         everything = asyncio.gather(*(job() for job in jobs), return_exceptions=True)
         watcher = asyncio.create_task(self._watch_for_stop(everything))

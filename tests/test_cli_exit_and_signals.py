@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-import duckdb
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-from tests.support.loopback_openai import LoopbackOpenAI, call_key
+from tests.support.ledger import ledger_ok_wire_keys
+from tests.support.loopback_openai import LoopbackOpenAI
 from webr_dagster.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,19 +77,6 @@ def _many_domain_crawl(corpora, tmp_path, hosts: int, pages_per_host: int = 2) -
     return crawl
 
 
-def _ledger_ok_wire_keys(home: Path) -> set[str]:
-    con = duckdb.connect(str(home / "llm_calls.duckdb"), read_only=True)
-    rows = con.execute(
-        "SELECT DISTINCT model, params, messages FROM llm_calls WHERE status = 'ok'").fetchall()
-    con.close()
-    keys = set()
-    for model, params, messages in rows:
-        params = json.loads(params)
-        keys.add(call_key(model.split("/", 1)[1], json.loads(messages), params["temperature"],
-                          params["max_tokens"], params.get("top_p")))
-    return keys
-
-
 def _stop_mid_run(command, env, server, signum, log_path, after_requests=15):
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
@@ -117,7 +104,7 @@ def test_sigterm_stops_a_many_domain_run_and_a_rerun_pays_nothing_twice(
         assert "STOPPED by SIGTERM" in log and "run the same command again" in log
         assert log.count("[domain ") < 10
         sent_before = server.replies_ok
-        answered_before = _ledger_ok_wire_keys(webr_env)
+        answered_before = ledger_ok_wire_keys(webr_env)
         # Every reply the server sent before the stop reached the ledger.
         assert len(answered_before) == sent_before > 0
 

@@ -1,6 +1,5 @@
 """The LLM stages through provider faults, a SIGKILL mid-stage, and a spending cap."""
 
-import json
 import os
 import re
 import signal
@@ -12,7 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.support.loopback_openai import LoopbackOpenAI, call_key
+from tests.support.ledger import ledger_ok_wire_keys
+from tests.support.loopback_openai import LoopbackOpenAI
 from webr_dagster.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,20 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def web_en_1k(corpora):
     return str(corpora / "webr-sample" / "web_en_1k.json")
-
-
-def _ledger_ok_wire_keys(home: Path) -> set[str]:
-    """The ledger's answered calls, as the server's key of the request on the wire."""
-    con = duckdb.connect(str(home / "llm_calls.duckdb"), read_only=True)
-    rows = con.execute(
-        "SELECT DISTINCT model, params, messages FROM llm_calls WHERE status = 'ok'").fetchall()
-    con.close()
-    keys = set()
-    for model, params, messages in rows:
-        params = json.loads(params)
-        keys.add(call_key(model.split("/", 1)[1], json.loads(messages), params["temperature"],
-                          params["max_tokens"], params.get("top_p")))
-    return keys
 
 
 def _final_tables(home: Path):
@@ -63,7 +49,7 @@ def test_faults_on_a_fifth_of_calls_still_give_every_page_its_pair(
         assert (filtered["status"] == "ok").all(), filtered["status"].value_counts()
         # Every distinct call was paid exactly once.
         assert server.paid_twice() == {}
-        assert server.replies_ok == len(_ledger_ok_wire_keys(webr_env))
+        assert server.replies_ok == len(ledger_ok_wire_keys(webr_env))
 
 
 def test_sigkill_mid_stage_then_rerun_pays_nothing_twice(webr_env, web_en_1k, tmp_path):
@@ -122,7 +108,7 @@ def test_spending_cap_stops_at_the_cap_and_keeps_what_was_paid(
         "SELECT sum(cost_usd), max(cost_usd) FROM llm_calls WHERE status = 'ok'").fetchone()
     con.close()
     assert cap * 0.5 < spent <= cap + 8 * largest  # within one concurrency window
-    paid = _ledger_ok_wire_keys(webr_env)
+    paid = ledger_ok_wire_keys(webr_env)
 
     loopback.reset_counters()
     assert main(["run", web_en_1k, "--sample", "--limit", "150"]) == 0

@@ -3,6 +3,7 @@ lock: each warehouse-writing asset is in the pool, and any persistent Dagster ho
 dagster.yaml that limits the pool to one run at a time as soon as the definitions load."""
 
 import os
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -46,3 +47,46 @@ def test_a_dagster_yaml_of_an_older_version_is_replaced_but_a_users_is_kept(tmp_
     config.write_text("telemetry:\n  enabled: false\n")  # the user's own
     ensure_dagster_home(WebRHome(tmp_path / "w"))
     assert config.read_text() == "telemetry:\n  enabled: false\n"
+
+
+def _in_progress_copy(instance, tags):
+    """A copy of the last run, in progress, with ``tags``: another process's run."""
+    import uuid
+
+    from dagster import DagsterRunStatus
+    from dagster._record import copy
+
+    run = instance.get_runs(limit=1)[0]
+    busy = copy(run, run_id=str(uuid.uuid4()), status=DagsterRunStatus.STARTED,
+                tags={**run.tags, **tags})
+    instance.run_storage.add_run(busy)
+    return busy.run_id
+
+
+def test_webr_run_waits_for_a_run_that_holds_the_pool_and_frees_a_killed_ones(webr_env, capsys):
+    import threading
+
+    from dagster import DagsterRunStatus
+
+    from webr_dagster.cli import main
+    from webr_dagster.runner import PID_TAG
+
+    assert main(["run", "--sample"]) == 0
+    instance = DagsterInstance.get()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    killed = _in_progress_copy(instance, {PID_TAG: str(gone.pid)})  # a killed `webr run`
+    holder = _in_progress_copy(instance, {})  # a run the UI launched, still writing
+
+    def finish_the_holder_once_waited_for():
+        deadline = time.monotonic() + 120
+        while "waiting for Dagster run" not in capsys.readouterr().out:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        instance.report_run_failed(instance.get_run_by_id(holder), "done elsewhere")
+
+    finisher = threading.Thread(target=finish_the_holder_once_waited_for, daemon=True)
+    finisher.start()
+    assert main(["run", "--sample"]) == 0  # waited for the holder, then ran
+    finisher.join(timeout=5)
+    assert instance.get_run_by_id(killed).status == DagsterRunStatus.FAILURE

@@ -3,17 +3,20 @@ Dagster UI, materialized one crawl source / one domain at a time on a persistent
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter, materialize
 
 from .assets import ALL_ASSETS
 from .checks import ALL_CHECKS
-from .instance import ensure_dagster_home
+from .instance import WAREHOUSE_POOL, ensure_dagster_home
 from .jobs import DOMAIN_ASSETS
 from .partitions import crawl_source_partitions, domain_batches, domain_partitions, range_tags
+from .resources.call_ledger import process_alive
 from .resources.environment import resources_from_env
 from .resources.stop_request import stop_reason
 from .resources.storage import WebRHome
@@ -21,6 +24,9 @@ from .resources.storage import WebRHome
 # Dagster's own step-by-step DEBUG lines would drown the CLI's progress lines.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 CLEANING_ASSETS = ["raw_pages", "cleaned_pages", "page_rejections"]
+IN_PROGRESS = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+POOL_POLL_S = 1.0
+PID_TAG = "webr/pid"  # the process of a `webr run`, to tell a killed one from a live one
 
 
 def metadata_of(result, asset_name: str, key: str, default=0):
@@ -83,10 +89,43 @@ class Runner:
     def llm(self):
         return self.resources["llm"]
 
-    def _materialize(self, selection, partition_key=None, raise_on_error=True):
+    def _materialize(self, selection, partition_key=None, raise_on_error=True, tags=None):
+        self.wait_for_the_warehouse()
         return materialize(self.definitions, selection=selection, partition_key=partition_key,
+                           tags={**(tags or {}), PID_TAG: str(os.getpid())},
                            instance=self.instance, resources=self.resources,
                            run_config=QUIET_RUN_CONFIG, raise_on_error=raise_on_error)
+
+    def wait_for_the_warehouse(self) -> None:
+        """Wait while a run launched elsewhere (the UI, a sensor, a backfill) holds the
+        warehouse pool. The UI's queue already waits for this process's runs: they are
+        in the same instance, in progress, and in the pool."""
+        told = False
+        while not stop_reason():
+            busy = []
+            for record in self.instance.get_run_records(RunsFilter(statuses=IN_PROGRESS)):
+                run = record.dagster_run
+                if WAREHOUSE_POOL not in (getattr(run.run_op_concurrency, "all_pools", None)
+                                          or ()):
+                    continue
+                if self._orphaned(run):
+                    # A `webr run` that was killed: its run would hold the pool forever.
+                    self.instance.report_run_failed(
+                        run, f"its webr process ({run.tags[PID_TAG]}) is gone")
+                    continue
+                busy.append(run.run_id)
+            if not busy:
+                return
+            if not told:
+                print(f"waiting for Dagster run {busy[0]} (launched elsewhere) to finish "
+                      "writing the warehouse", flush=True)
+                told = True
+            time.sleep(POOL_POLL_S)
+
+    @staticmethod
+    def _orphaned(run) -> bool:
+        pid = run.tags.get(PID_TAG)
+        return pid is not None and int(pid) != os.getpid() and not process_alive(int(pid))
 
     def _register(self, partitions_def, keys) -> None:
         known = set(self.instance.get_dynamic_partitions(partitions_def.name))
@@ -137,9 +176,7 @@ class Runner:
 
     def run_domains(self, batch: list[str]):
         """One run over a contiguous range of domain partitions."""
-        return materialize(self.definitions, selection=DOMAIN_ASSETS, tags=range_tags(batch),
-                           instance=self.instance, resources=self.resources,
-                           run_config=QUIET_RUN_CONFIG, raise_on_error=False)
+        return self._materialize(DOMAIN_ASSETS, tags=range_tags(batch), raise_on_error=False)
 
     def build_splits(self):
         return self._materialize(["sft_splits"], raise_on_error=False)

@@ -86,7 +86,8 @@ def _is_lock_conflict(error: Exception) -> bool:
     return "lock" in str(error).lower()
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this machine with ``pid`` still runs."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -155,7 +156,7 @@ class CallLedger:
         added = 0
         for journal in sorted(self.journal_dir.glob("*.jsonl")):
             pid = int(journal.name.split("-", 1)[0])
-            if pid == os.getpid() or _process_alive(pid):
+            if pid == os.getpid() or process_alive(pid):
                 continue
             rows = []
             for line in journal.read_text(encoding="utf-8").splitlines():

@@ -1,4 +1,7 @@
-"""Tests for the loopback OpenAI-compatible server (tests/support/loopback_openai.py)."""
+"""Tests for the loopback OpenAI-compatible server (tests/support/loopback_openai.py).
+
+Support tests: they check the test server, not the product (``pytest -m "not support"``
+leaves them out)."""
 
 from __future__ import annotations
 
@@ -18,7 +21,11 @@ import pytest
 # litellm must not fetch its model cost map over the network: set before any import
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
-from tests.support.loopback_openai import LoopbackOpenAI, call_key, default_reply
+import litellm  # noqa: E402
+
+from tests.support.loopback_openai import LoopbackOpenAI, call_key, default_reply  # noqa: E402
+
+pytestmark = pytest.mark.support
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,6 +39,14 @@ def post(url: str, body, timeout: float = 10.0):
             return resp.status, resp.headers, resp.read()
     except urllib.error.HTTPError as err:
         return err.code, err.headers, err.read()
+
+
+def _wait_for(condition, seconds: float = 10.0) -> None:
+    """Poll the server's state until ``condition()`` holds (bounded)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the server never got there"
+        time.sleep(0.01)
 
 
 def chat_body(text: str, **extra):
@@ -149,19 +164,15 @@ def test_reply_fn_override_and_streaming():
 
 
 def test_fifty_parallel_requests_are_not_serialised():
-    with LoopbackOpenAI(latency_s=0.2) as server:
+    with LoopbackOpenAI(latency_s=1.0) as server:
         url = server.base_url + "/chat/completions"
         post(url, chat_body("warm up"))  # first connection/thread start-up
         server.reset_counters()
-        t0 = time.perf_counter()
         with ThreadPoolExecutor(max_workers=50) as pool:
             results = list(pool.map(lambda i: post(url, chat_body(f"page number {i} " + PAGE_A)), range(50)))
-        elapsed = time.perf_counter() - t0
-        print(f"\n50 parallel requests at 0.2 s latency took {elapsed:.3f} s "
-              f"(max in flight {server.max_in_flight})")
         assert all(status == 200 for status, _, _ in results)
-        assert elapsed < 1.5
         assert server.requests_total == 50 and server.replies_ok == 50
+        # Served one at a time, no two requests would ever be open together.
         assert server.max_in_flight >= 25
 
 
@@ -213,18 +224,15 @@ def test_fault_hang_times_out_client_without_blocking_others():
     with LoopbackOpenAI(hang_s=5.0, script=["hang"]) as server:
         url = server.base_url + "/chat/completions"
         with ThreadPoolExecutor(max_workers=2) as pool:
-            hung = pool.submit(post, url, chat_body("hang me"), 0.5)
-            time.sleep(0.05)
-            t0 = time.perf_counter()
+            hung = pool.submit(post, url, chat_body("hang me"), 3.0)
+            _wait_for(lambda: server.faults_by_kind.get("hang") == 1)  # it is hanging now
             status, _, _ = post(url, chat_body("fine"))
-            fast = time.perf_counter() - t0
-            assert status == 200 and fast < 0.3
+            # answered while the other request still hangs (its client waits 3 s)
+            assert status == 200 and not hung.done()
             with pytest.raises((socket.timeout, TimeoutError, urllib.error.URLError)):
                 hung.result()
         # the server notices the client hung up and abandons the request
-        deadline = time.monotonic() + 2
-        while server.hang_abandoned < 1 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        _wait_for(lambda: server.hang_abandoned >= 1)
         assert server.hang_abandoned == 1
         assert server.faults_by_kind == {"hang": 1}
         assert server.replies_ok == 1 and server.requests_total == 2
@@ -235,7 +243,7 @@ def test_fault_hang_times_out_client_without_blocking_others():
         post(server.base_url + "/chat/completions", chat_body("x"), timeout=0.3)
     t0 = time.perf_counter()
     server.close()
-    assert time.perf_counter() - t0 < 2.0
+    assert time.perf_counter() - t0 < 15.0  # far less than the 30 s hang
 
 
 def test_hang_shorter_than_client_timeout_is_answered():
@@ -292,8 +300,6 @@ def test_counters_ok_keys_and_reset():
 
 
 def test_litellm_completion_through_loopback():
-    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
-    litellm = pytest.importorskip("litellm")
     messages = [{"role": "user", "content": "Summarise: " + PAGE_B}]
     with LoopbackOpenAI() as server:
         resp = litellm.completion(
@@ -313,8 +319,6 @@ def test_litellm_completion_through_loopback():
 
 
 def test_litellm_retries_429_honouring_retry_after():
-    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
-    litellm = pytest.importorskip("litellm")
     messages = [{"role": "user", "content": "Summarise: " + PAGE_A}]
     with LoopbackOpenAI(script=["429"], retry_after_s=0.2) as server:
         t0 = time.perf_counter()

@@ -179,10 +179,42 @@ def test_bullet_lines():
     assert assess(ENGLISH + "\n" + "\n".join(items.split("\n")[:5]), "en") is None
 
 
-def test_thresholds_are_module_constants():
-    for name in ("MAX_SYMBOL_WORD_RATIO", "MIN_MEAN_WORD_LENGTH", "MAX_MEAN_WORD_LENGTH",
-                 "MIN_ENGLISH_STOP_WORDS", "MAX_DUPLICATE_LINE_SHARE", "MAX_BULLET_LINE_SHARE"):
-        assert isinstance(getattr(quality, name), (int, float))
+KEYWORDS = " ".join(f"cheap flights hotel deals {city} booking" for city in ("paris", "rome", "oslo", "lima"))
+BULLETS = "\n".join(f"- item number {i} of the list with the words to be kept" for i in range(20))
+
+
+THRESHOLD_CASES = [
+    ("MAX_SYMBOL_WORD_RATIO", 1.0, ENGLISH + " " + " ".join(["#tag #more #news ..."] * 8), "en",
+     "symbol-to-word ratio"),
+    ("MIN_MEAN_WORD_LENGTH", 0.5, " ".join(["a b c d"] * 20), None, "mean word length"),
+    ("MAX_MEAN_WORD_LENGTH", 100.0,
+     " ".join(f"supercalifragilistic{i}expialidocious" for i in range(40)), None, "mean word length"),
+    ("MIN_ENGLISH_STOP_WORDS", 0, KEYWORDS, "en", "English stop words"),
+    ("MAX_DUPLICATE_LINE_SHARE", 1.0,
+     "\n".join([ENGLISH] + ["Click here to subscribe to our newsletter and more."] * 5), "en",
+     "repeat an earlier line"),
+    ("MAX_BULLET_LINE_SHARE", 1.0, BULLETS, "en", "start with a bullet"),
+]
+
+
+@pytest.mark.parametrize(("constant", "relaxed", "text", "language", "rule"), THRESHOLD_CASES,
+                         ids=[case[0] for case in THRESHOLD_CASES])
+def test_each_threshold_is_the_one_its_rule_uses(monkeypatch, constant, relaxed, text,
+                                                  language, rule):
+    # Rejected under the shipped value, with the threshold named in the detail...
+    detail = _low(text, language)
+    assert rule in detail and f"{getattr(quality, constant):g}" in detail
+    # ... and kept once that one constant is relaxed: the rule reads the module constant.
+    monkeypatch.setattr(quality, constant, relaxed)
+    assert assess(text, language, languages=None) is None
+
+
+def test_thresholds_are_gophers():
+    # Rae et al. 2021, appendix A: the values the rules were tuned with.
+    assert (quality.MAX_SYMBOL_WORD_RATIO, quality.MIN_MEAN_WORD_LENGTH,
+            quality.MAX_MEAN_WORD_LENGTH, quality.MIN_ENGLISH_STOP_WORDS,
+            quality.MAX_DUPLICATE_LINE_SHARE, quality.MAX_BULLET_LINE_SHARE) == (
+        0.1, 3, 10, 2, 0.3, 0.9)
     assert quality.ENGLISH_STOP_WORDS == {"the", "be", "to", "of", "and", "that", "have", "with"}
 
 

@@ -365,6 +365,7 @@ class LoopbackOpenAI:
         self._malformed_count = 0
         self._in_flight = 0
         self._max_in_flight = 0
+        self._arrivals: list = []
 
     def reset_counters(self) -> None:
         """Zero every counter (fault RNG / script position are kept)."""
@@ -416,6 +417,13 @@ class LoopbackOpenAI:
     def max_in_flight(self) -> int:
         with self._lock:
             return self._max_in_flight
+
+    @property
+    def arrivals(self) -> list:
+        """(time.monotonic(), call key, fault or None) of every well-formed chat request,
+        in arrival order: the gaps between one call's attempts are its client's waits."""
+        with self._lock:
+            return list(self._arrivals)
 
     def paid_twice(self) -> dict:
         """call keys that received more than one successful reply."""
@@ -576,6 +584,7 @@ class LoopbackOpenAI:
         key = _body_key(body)
         with self._lock:
             self._request_keys[key] += 1
+            self._arrivals.append((time.monotonic(), key, fault))
             if fault is not None:
                 self._faults_by_kind[fault] += 1
 

@@ -1,0 +1,333 @@
+"""Mutation testing: break each feature the README promises, one at a time, and see which
+test notices.
+
+    .venv/bin/python bench/mutants.py [--only NAME ...] [--list] [--no-baseline] [--timeout S]
+
+The repository's files (``git ls-files``, tracked and untracked but not ignored) are
+copied once into a snapshot, so every mutant sees the same code even while someone edits
+the working tree (which is never touched). For every mutant the snapshot is copied to
+``/tmp/webr-mutants/<name>/main`` beside a ``shared`` symlink to the corpora, one exact
+search/replace is made in one source file (a search text that is not there exactly once
+is an error, so a mutant cannot go stale without a sound), and the few tests that should
+catch it run with ``pytest -x`` in that copy. Prints: feature | mutation | tests run |
+caught by (the first failing test) or SURVIVED. A test file that does not even import
+counts as broken, not as a catch. Exits 1 if a mutant survived, 2 if one could not be
+applied or its tests could not run.
+
+A baseline first runs every selected test on an unmutated copy: a test that already fails
+there would "catch" every mutant, so the table would mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+WORK = Path("/tmp/webr-mutants")
+
+LLM = "webr_dagster/resources/llm.py"
+RESOURCE_TESTS = "tests/test_llm_resource.py"
+ASSET_TESTS = "tests/test_filtered_and_split_assets.py"
+
+
+@dataclass
+class Mutant:
+    name: str
+    feature: str
+    mutation: str
+    path: str
+    edits: list[tuple[str, str]]  # exact (search, replace) pairs, each found exactly once
+    tests: list[str]
+
+
+MUTANTS = [
+    Mutant("ledger-reuse-off", "ledger reuse", "answered_keys() returns an empty set",
+           "webr_dagster/resources/call_ledger.py",
+           [("return {row[0] for row in rows}", "return set()")],
+           [f"{RESOURCE_TESTS}::test_calls_are_concurrent_and_answered_from_ledger_on_rerun"]),
+    Mutant("ledger-at-end", "ledger written during a stage",
+           "no periodic or batch flush: rows written when the stage ends", LLM,
+           [("            await asyncio.sleep(LEDGER_FLUSH_SECONDS)\n            self.flush()",
+             "            await asyncio.sleep(LEDGER_FLUSH_SECONDS)"),
+            ("        if len(self._pending_rows) >= LEDGER_BATCH:\n            self.flush()",
+             "        if len(self._pending_rows) >= LEDGER_BATCH:\n            pass")],
+           [f"{RESOURCE_TESTS}::test_replies_reach_the_ledger_file_while_the_stage_runs"]),
+    Mutant("no-retries", "retries", "a failed attempt is never retried", LLM,
+           [("if not reply.retry or attempts >= res.max_attempts:", "if True:")],
+           [f"{RESOURCE_TESTS}::test_faults_are_retried_and_nothing_is_paid_twice"]),
+    Mutant("backoff-zero", "exponential backoff", "the wait between attempts is 0 s", LLM,
+           [("await asyncio.sleep(backoff_seconds(attempts,",
+             "await asyncio.sleep(0 * backoff_seconds(attempts,")],
+           [f"{RESOURCE_TESTS}::test_each_retry_waits_the_backoff_of_its_attempt",
+            f"{RESOURCE_TESTS}::test_retry_after_is_waited_before_the_next_attempt"]),
+    Mutant("backoff-flat", "exponential backoff", "the backoff bound does not grow", LLM,
+           [("min(cap, base * 2 ** (attempt - 1))", "min(cap, base)")],
+           [f"{RESOURCE_TESTS}::test_backoff_grows_to_its_cap_with_full_jitter",
+            f"{RESOURCE_TESTS}::test_each_retry_waits_the_backoff_of_its_attempt"]),
+    Mutant("retry-after-ignored", "Retry-After honoured",
+           "the session passes no Retry-After to the backoff", LLM,
+           [("res.backoff_cap_s, reply.retry_after))", "res.backoff_cap_s, None))")],
+           [f"{RESOURCE_TESTS}::test_retry_after_is_waited_before_the_next_attempt"]),
+    Mutant("retry-after-unread", "Retry-After honoured",
+           "the Retry-After header is not read from the failure",
+           "webr_dagster/resources/completion.py",
+           [("                return float(value)", "                return None")],
+           [f"{RESOURCE_TESTS}::test_failures_from_a_real_server_are_classified",
+            f"{RESOURCE_TESTS}::test_retry_after_is_waited_before_the_next_attempt"]),
+    Mutant("rate-limiter-noop", "RPM and TPM limits", "the session never waits for the limiter",
+           LLM, [("await self._limiter.acquire(prompt_chars // 4 + res.max_tokens)", "pass")],
+           ["tests/test_rate_limit.py"]),
+    Mutant("tpm-ignored", "RPM and TPM limits", "the limiter gets no tokens-per-minute limit",
+           LLM, [("res.requests_per_minute, res.tokens_per_minute)",
+                  "res.requests_per_minute, None)")],
+           ["tests/test_rate_limit.py"]),
+    Mutant("spending-cap-off", "spending cap", "the cap is never checked", LLM,
+           [("        cap = self.resource.max_cost_usd\n        if cap is None:",
+             "        cap = None\n        if cap is None:")],
+           [f"{RESOURCE_TESTS}::test_spending_cap_stops_new_calls_and_keeps_paid_ones"]),
+    Mutant("dedup-off-filtered", "near-duplicates removed (filtered_pairs, per domain)",
+           "filtered_pairs does not call mark_near_duplicates",
+           "webr_dagster/assets/filtered.py",
+           [("[mark_near_duplicates(part, settings.dedup_threshold, settings.dedup_permutations)",
+             "[part")],
+           [ASSET_TESTS]),
+    Mutant("dedup-off-splits", "near-duplicates removed (sft_splits, across domains)",
+           "sft_splits skips drop_cross_domain_duplicates", "webr_dagster/assets/splits.py",
+           [("deduped = drop_cross_domain_duplicates(kept, settings)", "deduped = kept")],
+           [ASSET_TESTS]),
+    Mutant("mix-off", "WI : WR = 2 : 1", "sft_splits keeps every pair, no mixing",
+           "webr_dagster/assets/splits.py",
+           [('mixed, trimmed = take_by_targets(records, targets, "mix_rank")',
+             "mixed, trimmed = records, []")],
+           [ASSET_TESTS]),
+    Mutant("split-per-row", "page-disjoint splits", "each example draws its own split",
+           "webr_dagster/assets/splits.py",
+           [('"split": page_split[r["page_id"]],',
+             '"split": "test_sft" if unit_hash(settings.seed, r["user_content"], "split") '
+             '< settings.test_share else "train_sft",')],
+           [f"{ASSET_TESTS}::test_a_page_keeps_its_split_when_its_example_is_regenerated",
+            "tests/test_splits.py"]),
+    Mutant("no-stratification", "domain-stratified splits", "all domains ranked as one",
+           "webr_dagster/webr/splits.py",
+           [('strata[(1, domain) if big else (0, "")].extend(domain_pages)',
+             'strata[(0, "")].extend(domain_pages)')],
+           [f"{ASSET_TESTS}::test_sft_splits_are_stratified_by_domain", "tests/test_splits.py"]),
+    Mutant("rejection-dropped", "every rejection in page_rejections",
+           "low_quality pages are left out of page_rejections", "webr_dagster/assets/pages.py",
+           [('            rejected.append({**base, "stage": "clean", "reason": verdict[0],',
+             '            verdict[0] == "low_quality" or rejected.append({**base, '
+             '"stage": "clean", "reason": verdict[0],')],
+           ["tests/test_cleaning_asset.py"]),
+    Mutant("too-large-dropped", "every rejection in page_rejections",
+           "too_large pages are left out of page_rejections", "webr_dagster/assets/pages.py",
+           [('for page in raw_pages[oversized].to_dict("records")\n    ]',
+             'for page in raw_pages[oversized].to_dict("records") if False\n    ]')],
+           ["tests/test_cleaning_asset.py"]),
+    Mutant("run-key-unsigned", "landing sensor run keys",
+           "the run key is the path, without the file signature", "webr_dagster/sensors.py",
+           [('RunRequest(run_key=f"{source}@{signature}", partition_key=source)',
+             "RunRequest(run_key=source, partition_key=source)")],
+           ["tests/test_sensors.py"]),
+    Mutant("no-source-partition", "landing sensor partition requests",
+           "no crawl_source partition is added", "webr_dagster/sensors.py",
+           [("crawl_source_partitions.build_add_request(sorted(set(ready) - known))",
+             "crawl_source_partitions.build_add_request([])")],
+           ["tests/test_sensors.py"]),
+    Mutant("domain-run-key", "domain sensor run keys",
+           "the run key is the domain range, without the index event", "webr_dagster/sensors.py",
+           [('RunRequest(run_key=f"{part[0]}..{part[-1]}@{max(latest_event[d] for d in part)}",',
+             'RunRequest(run_key=f"{part[0]}..{part[-1]}",')],
+           ["tests/test_sensors.py"]),
+    Mutant("no-domain-partition", "domain sensor partition requests",
+           "no domain partition is added", "webr_dagster/sensors.py",
+           [("domain_partitions.build_add_request(new)", "domain_partitions.build_add_request([])")],
+           ["tests/test_sensors.py"]),
+    Mutant("check-disjoint-passes", "asset checks' results",
+           "splits_are_page_disjoint always passes", "webr_dagster/checks.py",
+           [("passed=not leaking", "passed=True")], [ASSET_TESTS]),
+    Mutant("check-well-formed-passes", "asset checks' results",
+           "examples_are_well_formed always passes", "webr_dagster/checks.py",
+           [("passed=bad == 0", "passed=True")], [ASSET_TESTS]),
+    Mutant("checks-not-run", "asset checks' results",
+           "the CLI's runs leave the asset checks out", "webr_dagster/runner.py",
+           [("self.definitions = [*ALL_ASSETS, *ALL_CHECKS]", "self.definitions = [*ALL_ASSETS]")],
+           ["tests/test_pipeline_webr_sample.py::test_web_en_1k_end_to_end_and_resume"]),
+    Mutant("threshold-ignored", "quality thresholds",
+           "the symbol rule uses a literal, not its constant", "webr_dagster/webr/quality.py",
+           [("if symbols / n > MAX_SYMBOL_WORD_RATIO:", "if symbols / n > 0.1:")],
+           ["tests/test_quality.py"]),
+    Mutant("reader-eager", "readers stream", "the JSONL reader reads the whole file first",
+           "webr_dagster/webr/readers.py",
+           [("        yield from _iter_jsonl(source)\n    elif",
+             "        yield from list(_iter_jsonl(source))\n    elif")],
+           ["tests/test_readers.py"]),
+    Mutant("cli-exit-0", "CLI exit codes", "webr run exits 0 when every call fails",
+           "webr_dagster/cli.py",
+           [('        print(f"webr run FAILED: {verdict}", file=sys.stderr, flush=True)\n'
+             "        return 1",
+             '        print(f"webr run FAILED: {verdict}", file=sys.stderr, flush=True)\n'
+             "        return 0")],
+           ["tests/test_cli_exit_and_signals.py::test_endpoint_down_exits_non_zero_with_the_reason"]),
+]
+
+
+def repository_files() -> list[str]:
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    return [name for name in listed if name and (ROOT / name).is_file()]
+
+
+def take_snapshot(files: list[str]) -> Path:
+    snapshot = WORK / "_snapshot"
+    shutil.rmtree(snapshot, ignore_errors=True)
+    for relative in files:
+        target = snapshot / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / relative, target)
+    return snapshot
+
+
+def make_copy(name: str, snapshot: Path) -> Path:
+    home = WORK / name
+    shutil.rmtree(home, ignore_errors=True)
+    copy = home / "main"
+    shutil.copytree(snapshot, copy)
+    (home / "shared").symlink_to(SHARED)  # the tests look for ../shared/corpora
+    return copy
+
+
+def apply(mutant: Mutant, copy: Path) -> None:
+    path = copy / mutant.path
+    text = path.read_text()
+    for search, replace in mutant.edits:
+        found = text.count(search)
+        if found != 1:
+            raise LookupError(f"{mutant.path}: search text found {found} times, expected once:"
+                              f"\n{search}")
+        text = text.replace(search, replace)
+    path.write_text(text)
+
+
+def environment(copy: Path) -> dict[str, str]:
+    # The venv's editable install points at the working tree: put the copy first.
+    return {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def check_imports_from(copy: Path) -> None:
+    where = subprocess.run(
+        [str(PYTHON), "-c", "import webr_dagster; print(webr_dagster.__file__)"],
+        cwd=copy, env=environment(copy), capture_output=True, text=True, check=True).stdout
+    if not where.strip().startswith(str(copy)):
+        raise RuntimeError(f"the copy imports webr_dagster from {where.strip()}, not {copy}")
+
+
+def run_tests(copy: Path, tests: list[str], timeout: float) -> tuple[str, float]:
+    """'' when every test passed, else the first failing test id, or BROKEN: ... when the
+    tests could not run (a file that does not import, a timeout)."""
+    command = [str(PYTHON), "-m", "pytest", "-x", "-q", "-rfE", "-p", "no:cacheprovider",
+               "-p", "no:warnings", *tests]
+    started = time.monotonic()
+    try:
+        done = subprocess.run(command, cwd=copy, env=environment(copy), capture_output=True,
+                              text=True, timeout=timeout, start_new_session=True)
+    except subprocess.TimeoutExpired:
+        return f"BROKEN: timeout after {timeout:.0f} s", time.monotonic() - started
+    took = time.monotonic() - started
+    if done.returncode == 0:
+        return "", took
+    failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", done.stdout, re.M)
+    if failed and "::" in failed[0]:
+        return failed[0], took
+    return (f"BROKEN: pytest exit {done.returncode} without a failing test: "
+            f"{done.stdout[-400:]}{done.stderr[-400:]}", took)
+
+
+def short(tests: list[str]) -> str:
+    return ", ".join(t.replace("tests/", "") for t in tests)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run these mutants only")
+    parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip the unmutated run of the selected tests")
+    parser.add_argument("--timeout", type=float, default=420.0, help="seconds per mutant")
+    args = parser.parse_args(argv)
+
+    mutants = [m for m in MUTANTS if not args.only or m.name in args.only]
+    if args.list:
+        for m in MUTANTS:
+            print(f"{m.name:26} {m.feature}: {m.mutation}")
+        return 0
+    if args.only and len(mutants) != len(args.only):
+        parser.error(f"unknown mutant in {args.only}; see --list")
+    WORK.mkdir(parents=True, exist_ok=True)
+    snapshot = take_snapshot(repository_files())
+
+    def present(copy: Path, tests: list[str]) -> list[str]:
+        return [t for t in tests if (copy / t.split("::")[0]).is_file()]
+
+    if not args.no_baseline:
+        copy = make_copy("baseline", snapshot)
+        check_imports_from(copy)
+        tests = present(copy, sorted({t for m in mutants for t in m.tests}))
+        print(f"baseline: {len(tests)} test selections on an unmutated copy ...", flush=True)
+        failed, took = run_tests(copy, tests, args.timeout * 2)
+        if failed:
+            print(f"baseline FAILED ({failed}): fix that first; no mutant result would mean "
+                  "anything.", file=sys.stderr)
+            return 2
+        print(f"baseline passed in {took:.0f} s", flush=True)
+
+    rows, survived, broken, pending = [], 0, 0, 0
+    for mutant in mutants:
+        copy = make_copy(mutant.name, snapshot)
+        try:
+            apply(mutant, copy)
+        except LookupError as error:
+            print(f"MUTANT {mutant.name} COULD NOT BE APPLIED: {error}", file=sys.stderr)
+            rows.append((mutant, "-", "NOT APPLIED (search text changed)"))
+            broken += 1
+            continue
+        check_imports_from(copy)
+        tests = present(copy, mutant.tests)
+        if not tests:
+            rows.append((mutant, short(mutant.tests), "pending: test file not written yet"))
+            pending += 1
+            continue
+        caught, took = run_tests(copy, tests, args.timeout)
+        verdict = caught or "SURVIVED"
+        if caught.startswith("BROKEN"):
+            print(f"MUTANT {mutant.name}: {caught}", file=sys.stderr)
+            verdict, broken = "BROKEN (see above)", broken + 1
+        survived += not caught
+        rows.append((mutant, short(tests), verdict))
+        print(f"  {mutant.name}: {verdict} ({took:.0f} s)", flush=True)
+        shutil.rmtree(WORK / mutant.name, ignore_errors=True)
+
+    print()
+    print("| feature | mutation | tests run | caught by |")
+    print("| --- | --- | --- | --- |")
+    for mutant, tests, verdict in rows:
+        shown = verdict.replace("tests/", "") if verdict != "SURVIVED" else "**SURVIVED**"
+        print(f"| {mutant.feature} | {mutant.mutation} (`{mutant.name}`) | {tests} | {shown} |")
+    caught_count = len(rows) - survived - broken - pending
+    print(f"\n{len(rows)} mutants: {caught_count} caught, {survived} survived, "
+          f"{broken} not applied or not run, {pending} pending")
+    return 2 if broken else 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

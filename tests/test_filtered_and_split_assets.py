@@ -1,0 +1,202 @@
+"""The filtered_pairs and sft_splits assets, invoked as Dagster runs them, on a few pairs
+each: near-duplicates dropped per domain and across domains, the WI : WR mix, splits by
+page and by domain; and the asset checks on good and on broken splits."""
+
+import json
+import re
+from collections import Counter
+
+import pandas as pd
+import pytest
+from dagster import DagsterInstance, build_asset_context
+
+from webr_dagster.assets.filtered import filtered_pairs
+from webr_dagster.assets.splits import sft_splits
+from webr_dagster.assets.tables import conform
+from webr_dagster.checks import examples_are_well_formed, splits_are_page_disjoint
+from webr_dagster.resources.settings import WebRSettings
+from webr_dagster.webr.splits import TEST_SPLIT, TRAIN_SPLIT
+
+GUIDE = ("Write a detailed guide for first-time gardeners on planting tomatoes in spring, "
+         "covering soil preparation, spacing, watering schedules and common pests in five "
+         "short paragraphs with a friendly tone")
+
+
+def _request(page: str) -> str:
+    """A request sharing no word 3-gram with another page's request."""
+    word = re.sub(r"\W", "", page)
+    return f"Write about topic {word}: " + " ".join(f"{word}x{j}" for j in range(20))
+
+
+def _pair(page, role="WI", scope="all", request=None, domain="a.example", offset=0,
+          response=None, status="ok", crawl_file=None):
+    return {
+        "page_id": page, "domain": domain, "url": f"https://{domain}/{page}",
+        "crawl_file": crawl_file or f"/crawl/{domain}.jsonl", "record_offset": offset,
+        "role": role, "scope": scope, "seed": 42, "sections_total": 1, "sections_kept": 1,
+        "truncated": False, "sampled_text": f"The text of page {page}.", "noun": "request",
+        "word_limit": 100, "text_first": False, "profile": "a reader",
+        "request": request if request is not None else _request(page),
+        "first_answer": "A first answer." if role == "WR" else None,
+        "response": response if response is not None else f"The answer for page {page}.",
+        "status": status, "error": None if status == "ok" else "boom",
+        "request_call_key": "k1", "answer_call_key": None, "response_call_key": "k2",
+        "templates": "t@v1", "model": "openai/loopback",
+    }
+
+
+def _filtered(pairs, domain="a.example"):
+    """(the stored frame, the partition's metadata) of one domain's filtered_pairs."""
+    frame = conform(pairs, "pairs")
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("domain", [domain])
+    with build_asset_context(partition_key=domain, instance=instance) as context:
+        output = filtered_pairs(context, instruction_side_pairs=frame[frame["role"] == "WI"],
+                                response_side_pairs=frame[frame["role"] == "WR"],
+                                settings=WebRSettings())
+        return output.value, {**output.metadata, **(context.get_output_metadata("result") or {})}
+
+
+def _kept(pairs):
+    """Pairs as filtered_pairs stores them, all kept: the input of sft_splits."""
+    rows = [{**p, "user_content": p["request"] + "\n\n" + p["sampled_text"], "kept": True,
+             "drop_reason": None, "duplicate_of": None} for p in pairs]
+    return conform(rows, "filtered_pairs")
+
+
+def _splits(pairs, tmp_path, **settings):
+    with build_asset_context() as context:
+        return sft_splits(context, filtered_pairs=_kept(pairs),
+                          settings=WebRSettings(export_dir=str(tmp_path / "export"), **settings))
+
+
+# ----------------------------------------------------------------------------- filtered_pairs
+
+
+def test_filtered_pairs_drops_near_duplicate_requests_keeping_the_earliest_crawled():
+    frame, metadata = _filtered([
+        _pair("later", request=GUIDE, offset=9),
+        _pair("earlier", request=GUIDE + " please", offset=2),
+        _pair("other", offset=5),
+        _pair("wr-copy", role="WR", request=GUIDE, offset=7),  # another role: not compared
+    ])
+    frame = frame.set_index("page_id")
+    assert not frame.loc["later", "kept"]
+    assert frame.loc["later", "drop_reason"] == "near_duplicate"
+    assert frame.loc["later", "duplicate_of"] == "earlier"
+    assert frame.loc[["earlier", "other", "wr-copy"], "kept"].all()
+    assert metadata["drop_reasons"].data == {"near_duplicate": 1}
+
+
+def test_filtered_pairs_applies_the_methods_rules():
+    frame, _ = _filtered([
+        _pair("failed", status="error"),
+        _pair("empty", response="  "),
+        _pair("refusal", response="I'm sorry, I cannot help with that."),
+        _pair("refined", role="WR",
+              response="Here is the improved answer:\n\nThe better answer itself."),
+    ])
+    frame = frame.set_index("page_id")
+    assert frame["drop_reason"].to_dict() == {
+        "failed": "generation_error", "empty": "empty_response", "refusal": "refusal",
+        "refined": None}
+    assert frame.loc["refined", "response"] == "The better answer itself."
+    assert frame.loc["refined", "user_content"] == frame.loc["refined", "request"]  # WR
+
+
+# ----------------------------------------------------------------------------- sft_splits
+
+
+def test_sft_splits_drops_near_duplicates_across_domains(tmp_path):
+    output = _splits([
+        _pair("b-copy", request=GUIDE + " please", domain="b.example"),
+        _pair("a-first", request=GUIDE, domain="a.example"),
+        _pair("a-other", domain="a.example"),
+    ], tmp_path)
+    assert set(output.value["page_id"]) == {"a-first", "a-other"}  # a.example was crawled first
+    assert output.metadata["cross_domain_duplicates"].value == 1
+
+
+def test_sft_splits_mixes_wi_to_wr_two_to_one(tmp_path):
+    pairs = [_pair(f"{role}-{scope}-{i}", role=role, scope=scope, offset=i)
+             for role in ("WI", "WR") for scope in ("all", "part") for i in range(15)]
+    output = _splits(pairs, tmp_path)
+    roles = Counter(output.value["role"])
+    assert roles == {"WI": 30, "WR": 15}  # only the over-represented role is trimmed
+    scopes = Counter(output.value.loc[output.value["role"] == "WR", "scope"])
+    assert abs(scopes["all"] - scopes["part"]) <= 1  # from both scopes evenly
+    assert output.metadata["trimmed_by_mix"].value == 15
+
+
+def _wi_pages(per_domain):
+    return [_pair(f"{domain}-{i}", domain=domain, offset=i)
+            for domain, n in per_domain.items() for i in range(n)]
+
+
+DOMAIN_SIZES = {"a.example": 40, "b.example": 30, "c.example": 20, "d.example": 20,
+                "e.example": 10}
+
+
+def _test_pages(frame, domain=None):
+    test = frame[frame["split"] == TEST_SPLIT]
+    return set(test.loc[test["domain"] == domain, "page_id"]) if domain else test
+
+
+def test_sft_splits_are_stratified_by_domain(tmp_path):
+    frame = _splits(_wi_pages(DOMAIN_SIZES), tmp_path, test_share=0.1).value
+    assert Counter(_test_pages(frame)["domain"]) == {d: n // 10 for d, n in DOMAIN_SIZES.items()}
+    # Each domain is drawn on its own: another domain growing leaves its draw alone.
+    grown = _splits(_wi_pages({**DOMAIN_SIZES, "b.example": 60}), tmp_path).value
+    assert _test_pages(grown, "a.example") == _test_pages(frame, "a.example")
+
+
+def test_a_page_keeps_its_split_when_its_example_is_regenerated(tmp_path):
+    # The split belongs to the page, not to the text of its example: a new template or
+    # model must not move a page's example from train to test.
+    pages = _wi_pages({"a.example": 40, "b.example": 20})
+    regenerated = [{**p, "request": p["request"] + " in French",
+                    "response": p["response"] + " Encore."} for p in pages]
+    first = _splits(pages, tmp_path).value.set_index("page_id")["split"]
+    second = _splits(regenerated, tmp_path).value.set_index("page_id")["split"]
+    assert len(first) == 60 and first.sort_index().equals(second.sort_index())
+
+
+def test_the_splits_are_exported_with_their_messages(tmp_path):
+    frame = _splits(_wi_pages({"a.example": 10}), tmp_path).value
+    exported = (tmp_path / "export" / "jsonl" / "train_sft.jsonl").read_text().splitlines()
+    assert len(exported) == (frame["split"] == TRAIN_SPLIT).sum()
+    row = json.loads(exported[0])
+    assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
+
+
+# ----------------------------------------------------------------------------- asset checks
+
+
+def _example(page, split, user="A request.", assistant="An answer."):
+    messages = [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    return {"page_id": page, "split": split, "messages": json.dumps(messages)}
+
+
+def test_page_disjoint_check_passes_real_splits_and_fails_a_leak(tmp_path):
+    built = _splits(_wi_pages({"a.example": 30}), tmp_path).value
+    assert splits_are_page_disjoint(sft_splits=built).passed
+    leaking = pd.DataFrame([_example("p1", TRAIN_SPLIT), _example("p1", TEST_SPLIT),
+                            _example("p2", TRAIN_SPLIT)])
+    result = splits_are_page_disjoint(sft_splits=leaking)
+    assert not result.passed and result.metadata["pages_in_both"].value == 1
+
+
+@pytest.mark.parametrize("bad", [
+    _example("p", TRAIN_SPLIT, assistant="  "),
+    _example("p", TRAIN_SPLIT, user=""),
+    _example("p", "validation"),
+    {"page_id": "p", "split": TRAIN_SPLIT,
+     "messages": json.dumps([{"role": "assistant", "content": "a"},
+                             {"role": "user", "content": "b"}])},
+])
+def test_well_formed_check_fails_a_bad_example(tmp_path, bad):
+    built = _splits(_wi_pages({"a.example": 5}), tmp_path).value
+    assert examples_are_well_formed(sft_splits=built).passed
+    broken = pd.concat([built[["page_id", "split", "messages"]], pd.DataFrame([bad])])
+    result = examples_are_well_formed(sft_splits=broken)
+    assert not result.passed and result.metadata["malformed"].value == 1

@@ -34,14 +34,23 @@ def _wait_for(condition, timeout_s=120):
 
 
 def _kill_worker_when(pool_ready, server, requests_seen):
-    """Kill one call worker with SIGKILL once the server has seen some requests."""
+    """Kill, with SIGKILL, a call worker that has calls in flight, once the server has seen
+    some requests."""
     killed = {}
 
-    def watch():
-        _wait_for(lambda: pool_ready() is not None and server.requests_total >= requests_seen)
+    def busy_worker():
         pool = pool_ready()
-        killed["pid"] = pool.pids[0]
-        os.kill(killed["pid"], signal.SIGKILL)
+        if pool is None or server.requests_total < requests_seen:
+            return None
+        return next((pid for pid, calls in pool.in_flight().items() if calls), None)
+
+    def watch():
+        deadline = time.monotonic() + 120
+        while (pid := busy_worker()) is None:
+            assert time.monotonic() < deadline, "no worker had calls in flight"
+            time.sleep(0.02)
+        killed["pid"] = pid
+        os.kill(pid, signal.SIGKILL)
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()

@@ -173,6 +173,11 @@ class CallWorkerPool:
         with self._lock:
             return [w.process.pid for w in self._slots if w is not None]
 
+    def in_flight(self) -> dict[int, int]:
+        """Calls awaiting a reply, by worker process id."""
+        with self._lock:
+            return {w.process.pid: len(w.pending) for w in self._slots if w is not None}
+
     def _watch(self, worker: _Worker) -> None:
         threading.Thread(target=self._receive, args=(worker,), daemon=True).start()
 

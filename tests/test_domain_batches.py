@@ -81,3 +81,26 @@ def test_the_domain_sensor_leaves_alone_what_the_cli_already_built(webr_env, cap
     result = indexed_domains_sensor(build_sensor_context(instance=instance))
     assert isinstance(result, SensorResult) and result.run_requests == []
     assert result.cursor  # the index events are handled: the next tick skips them
+
+
+def test_the_domain_sensor_leaves_alone_domains_a_queued_run_will_build(webr_env):
+    from dagster import SensorResult, build_sensor_context
+
+    from webr_dagster.cli import SAMPLE_CRAWL
+    from webr_dagster.definitions import defs
+    from webr_dagster.partitions import range_tags
+    from webr_dagster.sensors import indexed_domains_sensor
+    from webr_dagster.webr.readers import find_crawl_sources
+
+    runner = Runner()
+    domains = sorted(runner.index(find_crawl_sources([str(SAMPLE_CRAWL)])).pages_by_domain)
+    # A Materialize click on the first domain, queued behind another run: planned, not built.
+    job = defs.resolve_job_def("webr_domain")
+    runner.instance.create_run_for_job(job, tags=range_tags(domains[:1]))
+
+    result = indexed_domains_sensor(build_sensor_context(instance=runner.instance))
+    assert isinstance(result, SensorResult)
+    requested = {tag for r in result.run_requests for tag in
+                 (r.tags["dagster/asset_partition_range_start"],
+                  r.tags["dagster/asset_partition_range_end"])}
+    assert domains[0] not in requested and set(domains[1:]) <= requested

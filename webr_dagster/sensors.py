@@ -104,11 +104,17 @@ def indexed_domains_sensor(context: SensorEvaluationContext):
             latest_event[domain] = record.storage_id
     known = context.instance.get_dynamic_partitions(domain_partitions.name)
     new = sorted(set(latest_event) - set(known))
-    # A domain whose last stage was materialized after this index (by the CLI, a backfill
-    # or a run of an earlier tick) is up to date.
-    built = context.instance.event_log_storage.get_latest_storage_id_by_partition(
-        AssetKey("filtered_pairs"), DagsterEventType.ASSET_MATERIALIZATION, set(latest_event))
-    stale = [d for d, storage_id in latest_event.items() if built.get(d, -1) < storage_id]
+    # A domain whose last stage was materialized, or planned by a run that is queued or
+    # in progress, after this index (by the CLI, a backfill, a Materialize click or a run
+    # of an earlier tick) is taken care of.
+    storage = context.instance.event_log_storage
+    handled = {}
+    for event_type in (DagsterEventType.ASSET_MATERIALIZATION,
+                       DagsterEventType.ASSET_MATERIALIZATION_PLANNED):
+        for domain, storage_id in storage.get_latest_storage_id_by_partition(
+                AssetKey("filtered_pairs"), event_type, set(latest_event)).items():
+            handled[domain] = max(handled.get(domain, -1), storage_id)
+    stale = [d for d, storage_id in latest_event.items() if handled.get(d, -1) < storage_id]
     return SensorResult(
         run_requests=[
             RunRequest(run_key=f"{part[0]}..{part[-1]}@{max(latest_event[d] for d in part)}",

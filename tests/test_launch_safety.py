@@ -30,7 +30,10 @@ def test_loading_the_definitions_writes_a_dagster_yaml_that_queues_writers(tmp_p
                    env=env, check=True, timeout=120)
     with DagsterInstance.from_config(str(dagster_home)) as instance:
         pools = instance.get_concurrency_config().pool_config
+        # A UI already running on this home read no dagster.yaml: the limit is in storage.
+        stored = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).slot_count
     assert pools.pool_granularity == PoolGranularity.RUN and pools.default_pool_limit == 1
+    assert stored == 1
 
 
 def test_a_dagster_yaml_of_an_older_version_is_replaced_but_a_users_is_kept(tmp_path, monkeypatch):

@@ -35,3 +35,12 @@ def ensure_dagster_home(home: WebRHome) -> Path:
     if not config.exists() or "key: webr/writes" in config.read_text():
         config.write_text(DAGSTER_YAML)
     return dagster_home
+
+
+def limit_warehouse_pool_in_storage() -> None:
+    """Limit the warehouse pool to one in the Dagster home's own storage: what a UI that
+    was started before its dagster.yaml existed reads (with per-step slots)."""
+    from dagster import DagsterInstance
+
+    with DagsterInstance.get() as instance:
+        instance.event_log_storage.set_concurrency_slots(WAREHOUSE_POOL, 1)

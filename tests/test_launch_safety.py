@@ -52,18 +52,19 @@ def test_a_dagster_yaml_of_an_older_version_is_replaced_but_a_users_is_kept(tmp_
     assert config.read_text() == "telemetry:\n  enabled: false\n"
 
 
-def _in_progress_copy(instance, tags):
-    """A copy of the last run, in progress, with ``tags``: another process's run."""
+def _in_progress_copy(run, tags):
+    """A copy of ``run``, in progress, with ``tags`` for the webr/pid tag: another
+    process's run."""
     import uuid
 
     from dagster import DagsterRunStatus
     from dagster._record import copy
 
-    run = instance.get_runs(limit=1)[0]
-    busy = copy(run, run_id=str(uuid.uuid4()), status=DagsterRunStatus.STARTED,
-                tags={**run.tags, **tags})
-    instance.run_storage.add_run(busy)
-    return busy.run_id
+    from webr_dagster.runner import PID_TAG
+
+    kept = {k: v for k, v in run.tags.items() if k != PID_TAG}
+    return copy(run, run_id=str(uuid.uuid4()), status=DagsterRunStatus.STARTED,
+                tags={**kept, **tags})
 
 
 def test_webr_run_waits_for_a_run_that_holds_the_pool_and_frees_a_killed_ones(webr_env, capsys):
@@ -78,18 +79,27 @@ def test_webr_run_waits_for_a_run_that_holds_the_pool_and_frees_a_killed_ones(we
     instance = DagsterInstance.get()
     gone = subprocess.Popen(["true"])
     gone.wait()
-    killed = _in_progress_copy(instance, {PID_TAG: str(gone.pid)})  # a killed `webr run`
-    holder = _in_progress_copy(instance, {})  # a run the UI launched, still writing
+    last = instance.get_runs(limit=1)[0]
+    killed = _in_progress_copy(last, {PID_TAG: str(gone.pid)})  # a killed `webr run`
+    holder = _in_progress_copy(last, {})  # a run the UI launched, still writing
+    for run in (killed, holder):
+        instance.run_storage.add_run(run)
+    killed, holder = killed.run_id, holder.run_id
+    waited = []
 
     def finish_the_holder_once_waited_for():
         deadline = time.monotonic() + 120
-        while "waiting for Dagster run" not in capsys.readouterr().out:
-            assert time.monotonic() < deadline
+        while time.monotonic() < deadline:
+            if f"waiting for Dagster run {holder}" in capsys.readouterr().out:
+                waited.append(holder)
+                break
             time.sleep(0.1)
+        # Done either way, so a webr run that waits without saying so does not hang.
         instance.report_run_failed(instance.get_run_by_id(holder), "done elsewhere")
 
     finisher = threading.Thread(target=finish_the_holder_once_waited_for, daemon=True)
     finisher.start()
     assert main(["run", "--sample"]) == 0  # waited for the holder, then ran
     finisher.join(timeout=5)
+    assert waited == [holder]
     assert instance.get_run_by_id(killed).status == DagsterRunStatus.FAILURE

@@ -14,13 +14,8 @@ import pytest
 
 from tests.support.loopback_openai import LoopbackOpenAI
 from webr_dagster.resources import llm
-from webr_dagster.resources.llm import (
-    BudgetExhausted,
-    LLMResource,
-    MalformedReply,
-    backoff_seconds,
-    classify_failure,
-)
+from webr_dagster.resources.completion import MalformedReply, classify_failure
+from webr_dagster.resources.llm import BudgetExhausted, LLMResource, backoff_seconds
 
 
 def _resource(server, tmp_path, **overrides):

@@ -122,7 +122,7 @@ def _run_domains(runner, domains: list[str], outcome: RunOutcome) -> None:
                  f"{stage['kept after filters']} kept")
 
 
-def _run_all(args, runner, sources: list[str], outcome: RunOutcome) -> None:
+def _run_all(runner, sources: list[str], outcome: RunOutcome) -> None:
     from .resources.stop_request import stop_reason
     from .runner import metadata_of
 
@@ -182,7 +182,7 @@ def failure_verdict(outcome: RunOutcome, llm: dict, max_failed_share: float) -> 
     if outcome.failures:
         causes = Counter(cause for _, cause in outcome.failures)
         cause, count = causes.most_common(1)[0]
-        return (f"{len(outcome.failures)} of {outcome.domains} domain runs failed (most "
+        return (f"{len(outcome.failures)} of {outcome.domains} domains failed (most "
                 f"common, {count}x: {cause}). Next: read the failed run's log in 'webr ui', "
                 "fix the cause, run again (finished domains reuse the ledger)")
     if attempted and llm["failed"] / attempted > max_failed_share:
@@ -211,7 +211,7 @@ def run_command(args: argparse.Namespace) -> int:
     _say(f"webr: {len(sources)} crawl source(s); model {runner.llm.model_name}; "
          f"home {runner.home.root}")
     outcome = RunOutcome()
-    signum = run_stoppable(lambda: _run_all(args, runner, sources, outcome))
+    signum = run_stoppable(lambda: _run_all(runner, sources, outcome))
     llm = runner.llm_totals()
     _print_summary(runner, outcome, llm)
     _say(f"took {time.monotonic() - started:.0f} s")

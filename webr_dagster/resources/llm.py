@@ -25,7 +25,7 @@ from pydantic import Field
 
 from . import call_workers
 from .call_ledger import CallLedger, call_key
-from .completion import MalformedReply, classify_failure, complete_once  # noqa: F401
+from .completion import complete_once
 from .shared_rate_limit import SharedRateLimiter, budget_name
 from .stop_request import stop_reason
 

@@ -4,22 +4,11 @@ lands in page_rejections with its detail, and only the good page reaches cleaned
 from dagster import DagsterInstance, build_asset_context
 from dagster_duckdb import DuckDBResource
 
+from tests.support.texts import ENGLISH, FRENCH
 from webr_dagster.assets.pages import cleaned_pages_and_rejections
 from webr_dagster.assets.tables import conform
 from webr_dagster.resources.settings import WebRSettings
 
-ENGLISH = (
-    "The committee met on Tuesday to review the budget for the coming year. Members agreed that "
-    "the library should have longer opening hours, and that the money for it would come from the "
-    "reserve fund. A final vote is planned for the next meeting, which will be held in the town hall "
-    "with the public invited to attend and to ask questions about the plan."
-)
-FRENCH = (
-    "Le conseil municipal s'est réuni mardi pour examiner le budget de l'année prochaine. Les membres "
-    "ont convenu que la bibliothèque devrait ouvrir plus longtemps, et que l'argent viendrait du fonds "
-    "de réserve. Un vote final est prévu pour la prochaine réunion, qui aura lieu à la mairie, et le "
-    "public est invité à y assister et à poser des questions sur le projet."
-)
 BULLETS = "\n".join(f"- item number {i} of the list with the words to be kept" for i in range(10))
 
 # page id -> (content type, body, the reason it must be rejected for; None = kept)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.texts import ENGLISH, FRENCH
 from webr_dagster.webr import quality
 from webr_dagster.webr.extract import extract_main_text, text_record
 from webr_dagster.webr.quality import (
@@ -20,19 +21,6 @@ from webr_dagster.webr.quality import (
 
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 AEB = CORPORA / "aeb-dev"
-
-ENGLISH = (
-    "The committee met on Tuesday to review the budget for the coming year. Members agreed that "
-    "the library should have longer opening hours, and that the money for it would come from the "
-    "reserve fund. A final vote is planned for the next meeting, which will be held in the town hall "
-    "with the public invited to attend and to ask questions about the plan."
-)
-FRENCH = (
-    "Le conseil municipal s'est réuni mardi pour examiner le budget de l'année prochaine. Les membres "
-    "ont convenu que la bibliothèque devrait ouvrir plus longtemps, et que l'argent viendrait du fonds "
-    "de réserve. Un vote final est prévu pour la prochaine réunion, qui aura lieu à la mairie, et le "
-    "public est invité à y assister et à poser des questions sur le projet."
-)
 
 
 @pytest.fixture(scope="module")

@@ -178,6 +178,46 @@ MUTANTS = [
              '        print(f"webr run FAILED: {verdict}", file=sys.stderr, flush=True)\n'
              "        return 0")],
            ["tests/test_cli_exit_and_signals.py::test_endpoint_down_exits_non_zero_with_the_reason"]),
+    Mutant("sigterm-ignored", "stopping", "a stop request is never seen by the LLM sessions",
+           "webr_dagster/resources/stop_request.py",
+           [("    return _reason if _requested.is_set() else None", "    return None")],
+           ["tests/test_cli_exit_and_signals.py::test_ctrl_c_exits_130",
+            "tests/test_cli_exit_and_signals.py::"
+            "test_sigterm_stops_a_many_domain_run_and_a_rerun_pays_nothing_twice"]),
+    Mutant("worker-not-replaced", "dead call workers", "a dead worker is not replaced",
+           "webr_dagster/resources/call_workers.py",
+           [("restart = self.restarts < self.max_restarts", "restart = False")],
+           ["tests/test_call_workers.py"]),
+    Mutant("reply-journal-off", "no reply paid twice after SIGKILL",
+           "replies reach only the DuckDB batches, not the journal", LLM,
+           [("        self.ledger.journal(row)\n", "")],
+           ["tests/test_llm_stage_faults_and_resume.py::"
+            "test_sigkill_mid_stage_then_rerun_pays_nothing_twice"]),
+    Mutant("budget-per-process", "rate limits across processes",
+           "each process keeps a rate budget of its own", LLM,
+           [('f"{budget_name(res.model_name, res.api_base, res.api_key)}.json"',
+             'f"{budget_name(res.model_name, res.api_base, res.api_key)}-{os.getpid()}.json"')],
+           ["tests/test_shared_rate_limit.py::test_two_processes_share_one_budget"]),
+    Mutant("cli-ignores-pool", "launch paths queue on the pool",
+           "webr run does not wait for runs launched elsewhere", "webr_dagster/runner.py",
+           [("        told = False\n", "        return\n")],
+           ["tests/test_launch_safety.py::"
+            "test_webr_run_waits_for_a_run_that_holds_the_pool_and_frees_a_killed_ones"]),
+    Mutant("sensor-reruns-queued", "the sensor does not redo others' work",
+           "a run planned after the index is not taken into account", "webr_dagster/sensors.py",
+           [("                       DagsterEventType.ASSET_MATERIALIZATION_PLANNED):",
+             "                       ):")],
+           ["tests/test_domain_batches.py::"
+            "test_the_domain_sensor_leaves_alone_domains_a_queued_run_will_build"]),
+    Mutant("batch-dedup-across-domains", "domains in batches give the same data",
+           "filtered_pairs removes near-duplicates across the run's domains",
+           "webr_dagster/assets/filtered.py",
+           [('for _, part in ruled.groupby("domain", sort=False)] or [ruled],',
+             'for part in [ruled]] or [ruled],')],
+           ["tests/test_domain_batches.py::"
+            "test_filtered_pairs_in_a_batch_removes_near_duplicates_within_each_domain_only",
+            "tests/test_domain_batches.py::"
+            "test_one_batch_gives_the_data_and_metadata_of_one_run_per_domain"]),
 ]
 
 

@@ -104,3 +104,43 @@ def test_the_domain_sensor_leaves_alone_domains_a_queued_run_will_build(webr_env
                  (r.tags["dagster/asset_partition_range_start"],
                   r.tags["dagster/asset_partition_range_end"])}
     assert domains[0] not in requested and set(domains[1:]) <= requested
+
+
+def test_filtered_pairs_in_a_batch_removes_near_duplicates_within_each_domain_only(tmp_path):
+    """Across domains, copies are sft_splits' business: a domain's rows do not depend on
+    which domains share its run."""
+    from dagster import asset, materialize
+
+    from tests.test_filtered_and_split_assets import GUIDE, _pair
+    from webr_dagster.assets.filtered import filtered_pairs
+    from webr_dagster.assets.tables import conform
+    from webr_dagster.partitions import domain_backfill_policy, domain_partitions, range_tags
+    from webr_dagster.resources.settings import WebRSettings
+    from webr_dagster.resources.storage import WebRHome, warehouse_io_manager
+
+    pairs = conform([_pair("a-early", request=GUIDE, domain="a.example", offset=1),
+                     _pair("a-late", request=GUIDE, domain="a.example", offset=2),
+                     _pair("b-copy", request=GUIDE, domain="b.example", offset=0)], "pairs")
+    like_the_pairs = {"partitions_def": domain_partitions, "metadata": {"partition_expr": "domain"},
+                      "backfill_policy": domain_backfill_policy}
+
+    @asset(name="instruction_side_pairs", **like_the_pairs)
+    def wi_pairs():
+        return pairs
+
+    @asset(name="response_side_pairs", **like_the_pairs)
+    def wr_pairs():
+        return pairs.iloc[0:0]
+
+    home = WebRHome(tmp_path / "home").ensure()
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("domain", ["a.example", "b.example"])
+    result = materialize([wi_pairs, wr_pairs, filtered_pairs], instance=instance,
+                         tags=range_tags(["a.example", "b.example"]),
+                         resources={"io_manager": warehouse_io_manager(home),
+                                    "settings": WebRSettings()})
+    assert result.success
+    con = duckdb.connect(str(home.warehouse), read_only=True)
+    kept = dict(con.execute("SELECT page_id, kept FROM webr.filtered_pairs").fetchall())
+    con.close()
+    assert kept == {"a-early": True, "a-late": False, "b-copy": True}

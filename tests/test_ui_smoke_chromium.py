@@ -198,10 +198,19 @@ def test_catalog_select_materialize_backfill_in_a_real_browser(tmp_path, screens
             step = "materialize"
             browser.click(button("Materialize selected"), "Materialize selected")
             browser.wait_js("!!document.querySelector('[role=dialog]')", "the launch dialog")
-            browser.click("Array.from(document.querySelectorAll('[role=dialog] button'))"
-                          ".find(b => b.innerText.trim() === 'All')", "All partitions")
-            browser.wait_js("document.querySelector('[role=dialog]').innerText"
-                            f".includes('{len(HOSTS)} partitions')", "all partitions selected")
+            # A click that lands before the dialog has loaded the partitions only focuses
+            # the button: click again until the dialog counts them.
+            for attempt in range(6):
+                browser.click("Array.from(document.querySelectorAll('[role=dialog] button'))"
+                              ".find(b => b.innerText.trim() === 'All')", "All partitions")
+                try:
+                    browser.wait_js("document.querySelector('[role=dialog]').innerText"
+                                    f".includes('{len(HOSTS)} partitions')",
+                                    "all partitions selected", timeout_s=10)
+                    break
+                except TimeoutError:
+                    if attempt == 5:
+                        raise
             browser.screenshot(screenshots / "02-launch-dialog.png")
 
             step = "launch"

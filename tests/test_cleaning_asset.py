@@ -49,3 +49,9 @@ def test_every_rejection_reason_lands_in_page_rejections(tmp_path):
     assert (rejections.value["stage"] == "clean").all()
     assert "kept" in rejections.value.set_index("page_id").loc["copy", "detail"]
     assert counted.data == {reason: 1 for reason in reasons.values()}  # in the UI too
+    # plain text has no declared language: the language is identified from the text
+    assert rejections.value.set_index("page_id").loc["french", "detail"].startswith(
+        "identified fr (score 0.99)")
+    (kept,) = cleaned.value.to_dict("records")
+    assert kept["language"] == "en" and kept["language_score"] > 0.9
+    assert str(cleaned.value["language_score"].dtype) == "Float64"

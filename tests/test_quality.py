@@ -13,14 +13,21 @@ from webr_dagster.webr import quality
 from webr_dagster.webr.extract import extract_main_text, text_record
 from webr_dagster.webr.quality import (
     REASONS,
+    UNKNOWN_LANGUAGE,
+    LanguageGuess,
     assess,
     count_words,
-    guess_text_language,
+    identify_language,
     normalized_text_hash,
 )
 
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 AEB = CORPORA / "aeb-dev"
+
+
+def sure(code: str | None) -> LanguageGuess:
+    """The identifier's answer when it is sure of ``code`` (None: unknown)."""
+    return LanguageGuess(code, 1.0, ((code, 1.0),)) if code else UNKNOWN_LANGUAGE
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +47,7 @@ def aeb_pages():
 def test_real_english_pages_mostly_pass(aeb_pages):
     english = [e for _, e in aeb_pages if e.language == "en"]
     assert len(english) >= 100
-    verdicts = [assess(e.text, e.language) for e in english]
+    verdicts = [assess(e.text, e.identified) for e in english]
     assert all(v is None or v[0] in REASONS for v in verdicts)
     kept = sum(v is None for v in verdicts)
     assert kept >= 0.95 * len(english), [v for v in verdicts if v]
@@ -48,60 +55,83 @@ def test_real_english_pages_mostly_pass(aeb_pages):
 
 def test_real_pages_in_other_languages_are_rejected_for_language(aeb_pages):
     others = [(url, e) for url, e in aeb_pages if e.language not in ("en", None)]
-    assert {e.language for _, e in others} >= {"pt", "it", "ja", "ru"}
+    assert {e.language for _, e in others} >= {"pt", "it", "ja", "ru", "de"}
     for url, e in others:
-        reason, detail = assess(e.text, e.language, languages=("en",))
+        reason, detail = assess(e.text, e.identified, languages=("en",))
         assert reason == "language", url
-        assert e.language in detail and "en" in detail
+        assert f"identified {e.language} (score {e.language_score:.2f})" in detail and "en" in detail
     # with the filter off, the same pages are judged on length and quality only
-    kept = [assess(e.text, e.language, languages=None) for _, e in others]
+    kept = [assess(e.text, e.identified, languages=None) for _, e in others]
     assert sum(v is None for v in kept) >= len(others) - 2
     # and a list of wanted languages keeps them
     for _, e in others:
-        verdict = assess(e.text, e.language, languages=("en", e.language))
+        verdict = assess(e.text, e.identified, languages=("en", e.language))
         assert verdict is None or verdict[0] != "language"
 
 
 def test_webr_sample_texts_pass():
     docs = json.loads((CORPORA / "webr-sample" / "web_en_1k.json").read_text(encoding="utf-8"))[:200]
     records = [text_record(d["webpage"]) for d in docs]
-    assert sum(assess(r.text, r.language) is None for r in records) >= 195
+    assert sum(assess(r.text, r.identified) is None for r in records) >= 195
 
 
 # --------------------------------------------------------------------------- language
 
 
 def test_french_paragraph_rejected_for_language():
-    assert guess_text_language(FRENCH) == "fr"
-    # no language from the page: the stop-word guess decides
+    guess = identify_language(FRENCH)
+    assert guess.code == "fr" and guess.score > 0.9
+    # identified here when the caller has no guess yet
     reason, detail = assess(FRENCH, None, languages=("en",))
-    assert reason == "language" and "fr" in detail and "guessed" in detail
-    # a declared language wins, and regional variants are reduced to the language
-    assert assess(FRENCH, "fr-FR", languages=("en",))[0] == "language"
-    assert assess(ENGLISH, "en-GB", languages=("en",)) is None
-    assert assess(ENGLISH, "EN", languages=["en"]) is None
-    assert assess(FRENCH, None, languages=("fr", "en")) is None
+    assert reason == "language"
+    assert detail == f"identified fr (score {guess.score:.2f}), wanted en (score 0.00 < 0.2)"
+    assert assess(FRENCH, guess, languages=("en",)) == (reason, detail)
+    # wanted languages are reduced to the language
+    assert assess(ENGLISH, None, languages=["EN-gb"]) is None
+    assert assess(FRENCH, None, languages=("fr-FR", "en")) is None
+
+
+def test_a_language_code_is_not_a_guess():
+    # the old signature took the page's declared language: refused, not silently used
+    with pytest.raises(TypeError):
+        assess(FRENCH, "en")
 
 
 def test_language_check_can_be_turned_off():
-    assert assess(FRENCH, "fr", languages=None) is None
-    assert assess(FRENCH, "fr", languages=()) is None
+    assert assess(FRENCH, None, languages=None) is None
+    assert assess(FRENCH, None, languages=()) is None
 
 
-def test_undecidable_language_keeps_the_page():
-    # numbers and names only: no stop words of any language, no script to go by
-    text = " ".join(f"Item{i} Xylo{i} Brack{i}" for i in range(15))
-    assert guess_text_language(text) is None
-    verdict = assess(text, None, languages=("en",))
-    assert verdict is None or verdict[0] != "language"
+def test_unsure_guesses_keep_the_page():
+    # unknown: too short to identify, or the best label below LANGUAGE_MIN_SCORE
+    assert assess(FRENCH, UNKNOWN_LANGUAGE, languages=("en",)) is None
+    flat = LanguageGuess(None, 0.15, (("de", 0.15), ("fr", 0.12), ("nl", 0.1)))
+    assert assess(FRENCH, flat, languages=("en",)) is None
+    # a wanted language still likely: kept; only unlikely: rejected
+    mixed = LanguageGuess("fr", 0.55, (("fr", 0.55), ("en", 0.3)))
+    assert assess(FRENCH, mixed, languages=("en",)) is None
+    unlikely = LanguageGuess("fr", 0.55, (("fr", 0.55), ("en", 0.1), ("it", 0.1)))
+    assert assess(FRENCH, unlikely, languages=("en",))[1].endswith("(score 0.10 < 0.2)")
+    # the wanted languages count together
+    assert assess(FRENCH, unlikely, languages=("en", "it")) is None
+
+
+def test_language_thresholds_are_the_module_constants(monkeypatch):
+    mixed = LanguageGuess("fr", 0.55, (("fr", 0.55), ("en", 0.3)))
+    monkeypatch.setattr(quality, "LANGUAGE_MIN_WANTED_SCORE", 0.4)
+    assert assess(FRENCH, mixed, languages=("en",))[0] == "language"
+    monkeypatch.setattr(quality, "LANGUAGE_MIN_SCORE", 0.995)  # French scores 0.99
+    assert identify_language(FRENCH).code is None
+    monkeypatch.setattr(quality, "LANGUAGE_MIN_WORDS", 100)  # it has 60 words
+    assert identify_language(FRENCH) == UNKNOWN_LANGUAGE
 
 
 def test_scripts_give_a_language():
-    assert guess_text_language("これは日本語の文章です。" * 5) == "ja"
-    assert guess_text_language("Это предложение написано по-русски и довольно длинное. " * 3) == "ru"
-    assert guess_text_language("这是一个用中文写的句子，内容很长。" * 5) == "zh"
-    assert guess_text_language(ENGLISH) == "en"
-    assert guess_text_language("") is None
+    assert identify_language("これは日本語の文章です。" * 5).code == "ja"
+    assert identify_language("Это предложение написано по-русски и довольно длинное. " * 3).code == "ru"
+    assert identify_language("这是一个用中文写的句子，内容很长。" * 5).code == "zh"
+    assert identify_language(ENGLISH).code == "en"
+    assert identify_language("") == UNKNOWN_LANGUAGE
     assert assess("Это предложение написано по-русски и довольно длинное. " * 5, None)[0] == "language"
 
 
@@ -109,9 +139,9 @@ def test_scripts_give_a_language():
 
 
 def test_too_short_and_too_long():
-    assert assess("Just a few words here.", "en") == ("too_short", "5 words < 20")
-    assert assess(ENGLISH, "en", min_words=100)[0] == "too_short"
-    reason, detail = assess(ENGLISH, "en", max_words=30)
+    assert assess("Just a few words here.", sure("en")) == ("too_short", "5 words < 20")
+    assert assess(ENGLISH, sure("en"), min_words=100)[0] == "too_short"
+    reason, detail = assess(ENGLISH, sure("en"), max_words=30)
     assert reason == "too_long" and "> 30" in detail
     assert assess("", None)[0] == "too_short"
     assert assess(None, None)[0] == "too_short"
@@ -127,7 +157,7 @@ def test_cjk_characters_count_as_words():
 
 
 def _low(text: str, language: str | None = "en") -> str:
-    verdict = assess(text, language, languages=None)
+    verdict = assess(text, sure(language), languages=None)
     assert verdict is not None and verdict[0] == "low_quality", verdict
     return verdict[1]
 
@@ -144,7 +174,7 @@ def test_mean_word_length():
     long_words = " ".join(f"supercalifragilistic{i}expialidocious" for i in range(40))
     assert "mean word length" in _low(long_words, None)
     # not applied to scripts without spaces between words
-    assert assess("日本語の文章です。" * 20, "ja", languages=None) is None
+    assert assess("日本語の文章です。" * 20, sure("ja"), languages=None) is None
 
 
 def test_english_needs_stop_words():
@@ -152,7 +182,7 @@ def test_english_needs_stop_words():
     detail = _low(keywords, "en")
     assert "English stop words" in detail
     # the same words on a page not in English are not judged on English stop words
-    assert assess(keywords, "es", languages=None) is None
+    assert assess(keywords, sure("es"), languages=None) is None
 
 
 def test_duplicated_lines():
@@ -164,7 +194,7 @@ def test_bullet_lines():
     items = "\n".join(f"- item number {i} of the list with the words to be kept" for i in range(20))
     assert "start with a bullet" in _low(items)
     # a page with some bullets is fine
-    assert assess(ENGLISH + "\n" + "\n".join(items.split("\n")[:5]), "en") is None
+    assert assess(ENGLISH + "\n" + "\n".join(items.split("\n")[:5]), sure("en")) is None
 
 
 KEYWORDS = " ".join(f"cheap flights hotel deals {city} booking" for city in ("paris", "rome", "oslo", "lima"))
@@ -194,7 +224,7 @@ def test_each_threshold_is_the_one_its_rule_uses(monkeypatch, constant, relaxed,
     assert rule in detail and f"{getattr(quality, constant):g}" in detail
     # ... and kept once that one constant is relaxed: the rule reads the module constant.
     monkeypatch.setattr(quality, constant, relaxed)
-    assert assess(text, language, languages=None) is None
+    assert assess(text, sure(language), languages=None) is None
 
 
 def test_thresholds_are_gophers():
@@ -207,7 +237,8 @@ def test_thresholds_are_gophers():
 
 
 def test_clean_english_is_kept():
-    assert assess(ENGLISH, "en") is None
+    assert assess(ENGLISH, sure("en")) is None
+    assert assess(ENGLISH) is None  # identified here
 
 
 # --------------------------------------------------------------------------- hash

@@ -43,7 +43,7 @@ from lxml.etree import XPath
 from trafilatura.metadata import examine_meta, extract_author, extract_meta_json, extract_title
 from trafilatura.utils import load_html
 
-from .quality import count_words, guess_text_language
+from .quality import UNKNOWN_LANGUAGE, LanguageGuess, count_words, identify_language
 
 try:  # optional at import time: without it, steps 3 and 4 use trafilatura alone
     from resiliparse.extract.html2text import extract_plain_text as _resiliparse_text
@@ -102,8 +102,19 @@ class Extracted:
     title: str | None
     author: str | None
     date: str | None
-    language: str | None
     words: int
+    identified: LanguageGuess = UNKNOWN_LANGUAGE  # the text's language (quality.identify_language)
+    declared_language: str | None = None  # the page's <html lang>: stored, never the verdict
+
+    @property
+    def language(self) -> str | None:
+        """The identified language code; None when unknown."""
+        return self.identified.code
+
+    @property
+    def language_score(self) -> float | None:
+        """The identifier's probability for its best label."""
+        return self.identified.score
 
 
 # --------------------------------------------------------------------------- text layout
@@ -197,18 +208,19 @@ def _blocks(body) -> list[str]:
 _HTML_LANG = re.compile(r"<html\b[^>]*?\blang\s*=\s*[\"']?\s*([A-Za-z]{2,3})\b", re.I)
 
 
-def guess_language(text: str, html: str | None = None) -> str | None:
-    """A cheap language code: the text's script or stop words when they are
-    clear (see :func:`quality.guess_text_language`), else the page's ``<html lang>``.
-
-    The text goes first: templates often keep a site-wide ``lang`` on pages
-    written in another language.
-    """
-    guess = guess_text_language(text)
-    if guess or not html:
-        return guess
-    match = _HTML_LANG.search(html[:4096])
+def declared_language(html: str | None) -> str | None:
+    """The page's ``<html lang>`` (primary subtag, lower-case), if any."""
+    match = _HTML_LANG.search(html[:4096]) if html else None
     return match.group(1).lower() if match else None
+
+
+def guess_language(text: str, html: str | None = None) -> str | None:
+    """One label for display: the language identified from the text, else the page's
+    ``<html lang>``. The text goes first: templates often keep a site-wide ``lang`` on
+    pages written in another language. The language filter uses the identified
+    language alone (:attr:`Extracted.identified`).
+    """
+    return identify_language(text).code or declared_language(html)
 
 
 # --------------------------------------------------------------------------- reference text
@@ -486,8 +498,9 @@ def extract_main_text(html: str, url: str | None = None) -> Extracted | None:
         title=_clean_meta(title),
         author=_clean_meta(author),
         date=_clean_meta(date),
-        language=guess_language(text, html),
         words=_word_count(text),
+        identified=identify_language(text),
+        declared_language=declared_language(html),
     )
 
 
@@ -501,5 +514,5 @@ def normalize_text(text: str) -> str:
 def text_record(text: str) -> Extracted:
     """Plain text (WET, JSONL, WebR's JSON) passed through as an :class:`Extracted`."""
     text = normalize_text(text or "")
-    return Extracted(text=text, title=None, author=None, date=None,
-                     language=guess_language(text), words=_word_count(text))
+    return Extracted(text=text, title=None, author=None, date=None, words=_word_count(text),
+                     identified=identify_language(text))

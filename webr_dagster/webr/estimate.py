@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .prompts import AUTHOR_PROFILE, WI_RESPONSE, WR_ANSWER, WR_REFINE, request_template
+from .prompts import DEFAULT_TEMPLATES, TemplateSet
 from .sampling import WI, PagePlan, cap_text
 
 CHARS_PER_TOKEN = 4
@@ -42,21 +42,21 @@ class CallEstimate:
 
 
 def estimate_page(plan: PagePlan, page_text: str, max_input_chars: int | None,
-                  max_tokens: int) -> CallEstimate:
+                  max_tokens: int, templates: TemplateSet = DEFAULT_TEMPLATES) -> CallEstimate:
     estimate = CallEstimate()
     sampled = len(plan.sampled_text)
-    estimate.add(_tokens(len(AUTHOR_PROFILE.body) + len(cap_text(page_text, max_input_chars))),
-                 PROFILE_TOKENS)
+    page_chars = len(cap_text(page_text, max_input_chars))
+    estimate.add(_tokens(len(templates.author_profile.body) + page_chars), PROFILE_TOKENS)
     request_tokens = min(max_tokens, int(plan.word_limit * TOKENS_PER_WORD))
-    template = request_template(plan.role, plan.scope)
+    template = templates.request(plan.role, plan.scope)
     estimate.add(_tokens(len(template.body) + sampled) + PROFILE_TOKENS, request_tokens)
     request_chars = request_tokens * CHARS_PER_TOKEN
     if plan.role == WI:
-        estimate.add(_tokens(len(WI_RESPONSE.body) + sampled + request_chars),
+        estimate.add(_tokens(len(templates.wi_response.body) + sampled + request_chars),
                      min(max_tokens, sampled // CHARS_PER_TOKEN))
     else:
         answer = min(max_tokens, 500)
-        estimate.add(_tokens(len(WR_ANSWER.body) + request_chars), answer)
-        estimate.add(_tokens(len(WR_REFINE.body) + sampled + request_chars
+        estimate.add(_tokens(len(templates.wr_answer.body) + request_chars), answer)
+        estimate.add(_tokens(len(templates.wr_refine.body) + sampled + request_chars
                              + answer * CHARS_PER_TOKEN), answer)
     return estimate

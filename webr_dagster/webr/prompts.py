@@ -1,28 +1,67 @@
-"""Versioned prompt templates for every LLM call of the method, rendered to chat messages.
+"""Prompt templates for every LLM call of the method, rendered to chat messages.
 
-Bump a template's version whenever its wording changes. The version is recorded on
-every row it produced, and because the rendered messages are part of the call key,
-a changed template re-asks only the calls that used it.
+The default texts live in ``templates.toml`` beside this module. A user file (the
+``WEBR_TEMPLATES`` setting) replaces any of them; the rest keep their defaults. A
+template's version is a hash of its text, recorded on every row it produced, and because
+the rendered messages are part of the call key, a changed template re-asks only the calls
+that used it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import string
+from dataclasses import dataclass, fields, replace
+from importlib.resources import files
+from pathlib import Path
 
-from .sampling import ALL, WI, WR
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from .sampling import ALL, PART, WI, WR
 
 SYSTEM_MESSAGE = "You are a helpful assistant."
+
+_REQUEST_FIELDS = frozenset({"text", "profile", "noun", "word_limit"})
+
+# The fields each stage fills in. A template must use every one of them and no other:
+# a request template without {profile} would lose the author's voice, one without
+# {word_limit} the method's length draw.
+PLACEHOLDERS: dict[str, frozenset[str]] = {
+    "author_profile": frozenset({"text"}),
+    "wi_request_all": _REQUEST_FIELDS,
+    "wi_request_part": _REQUEST_FIELDS,
+    "wr_request_all": _REQUEST_FIELDS,
+    "wr_request_part": _REQUEST_FIELDS,
+    "wi_response": frozenset({"text", "request"}),
+    "wr_answer": frozenset({"request"}),
+    "wr_refine": frozenset({"text", "request", "answer"}),
+}
+
+
+_REQUEST_NAMES = {(WI, ALL): "wi_request_all", (WI, PART): "wi_request_part",
+                  (WR, ALL): "wr_request_all", (WR, PART): "wr_request_part"}
+
+
+class TemplateError(ValueError):
+    """A templates file that cannot be used, with the template and placeholder at fault."""
 
 
 @dataclass(frozen=True)
 class Template:
     name: str
-    version: int
     body: str
 
     @property
+    def version(self) -> str:
+        """The first 8 hex digits of the SHA-256 of the text: changes exactly when it does."""
+        return hashlib.sha256(self.body.encode("utf-8")).hexdigest()[:8]
+
+    @property
     def tag(self) -> str:
-        return f"{self.name}@v{self.version}"
+        return f"{self.name}@{self.version}"
 
     def messages(self, **fields: object) -> list[dict[str, str]]:
         return [
@@ -31,95 +70,102 @@ class Template:
         ]
 
 
-# Every template that shows the page starts with it, so a page's consecutive calls share a
-# long common prefix that a local model's prompt cache can reuse.
+@dataclass(frozen=True)
+class TemplateSet:
+    """One template per LLM call of the method."""
 
-AUTHOR_PROFILE = Template(
-    "author_profile",
-    1,
-    "{text}\n\n[End of web page]\n\n"
-    "Judging only from the web page above, who most likely wrote it? Describe the author in at "
-    "most 30 words: their role or occupation, what they know well, and why and for whom they "
-    "write. Reply with the description alone.",
-)
+    author_profile: Template
+    wi_request_all: Template
+    wi_request_part: Template
+    wr_request_all: Template
+    wr_request_part: Template
+    wi_response: Template
+    wr_answer: Template
+    wr_refine: Template
 
-WI_REQUEST_ALL = Template(
-    "wi_request_all",
-    1,
-    "{text}\n\n[End of text]\n\n"
-    "The text above was written by this author: {profile}\n\n"
-    "Put yourself in the author's place. You want an AI assistant to turn the whole text above "
-    "into something different. Write the {noun} you would give it. The {noun} must be grounded in "
-    "what the text actually says and must set detailed, specific constraints: a target length "
-    "(in words, sentences or paragraphs), a style or tone, a format and a structure. Write it in "
-    "the author's own voice, in at most {word_limit} words. Do not use the word \"rewrite\" or the "
-    "phrase \"new version\". Reply with the {noun} alone.",
-)
+    def request(self, role: str, scope: str) -> Template:
+        """The request template of a page's role (WI / WR) and scope (all / part)."""
+        return getattr(self, _REQUEST_NAMES[(role, scope)])
 
-WI_REQUEST_PART = Template(
-    "wi_request_part",
-    1,
-    "{text}\n\n[End of text]\n\n"
-    "The text above was written by this author: {profile}\n\n"
-    "Put yourself in the author's place. You want an AI assistant to rework one particular piece "
-    "of the information in the text above (not the text as a whole) into something different. "
-    "Write the {noun} you would give it. The {noun} must be grounded in what that piece actually "
-    "says and must set detailed, specific constraints: a target length (in words, sentences or "
-    "paragraphs), a style or tone, a format and a structure. Write it in the author's own voice, "
-    "in at most {word_limit} words. Do not use the word \"rewrite\" or the phrases \"new version\" "
-    "or \"specific part\". Reply with the {noun} alone.",
-)
-
-WR_REQUEST_ALL = Template(
-    "wr_request_all",
-    1,
-    "{text}\n\n[End of text]\n\n"
-    "The text above was written by this author: {profile}\n\n"
-    "Imagine the text above is the reply an AI assistant gave. What {noun} from a user like this "
-    "author would the whole text answer best? Write that {noun}. Make it detailed and specific, "
-    "and have it ask for the style, format and structure the text has. Use the author's own "
-    "voice and at most {word_limit} words. Reply with the {noun} alone.",
-)
-
-WR_REQUEST_PART = Template(
-    "wr_request_part",
-    1,
-    "{text}\n\n[End of text]\n\n"
-    "The text above was written by this author: {profile}\n\n"
-    "Imagine one particular piece of the information in the text above is the reply an AI "
-    "assistant gave. What {noun} from a user like this author would that piece answer best? "
-    "Write that {noun}, aimed at that piece only, not at the whole text. Make it detailed and "
-    "specific, and have it ask for the style, format and structure that piece has. Use the "
-    "author's own voice and at most {word_limit} words. Reply with the {noun} alone.",
-)
-
-# WI response: the page text followed by the request, nothing else.
-WI_RESPONSE = Template("wi_response", 1, "{text}\n\n{request}")
-
-# WR first answer: the request alone; the model has not seen the page.
-WR_ANSWER = Template("wr_answer", 1, "{request}")
-
-WR_REFINE = Template(
-    "wr_refine",
-    1,
-    "{text}\n\n[End of provided information]\n\n"
-    "Above is some provided information. Below are a request and a first answer to it.\n\n"
-    "[Request]\n{request}\n[End of request]\n\n"
-    "[Answer]\n{answer}\n[End of answer]\n\n"
-    "Use the provided information to make the answer more helpful, complete and factually "
-    "correct, while still answering the request as asked. Reply with the improved answer alone.",
-)
-
-REQUEST_TEMPLATES = {
-    (WI, ALL): WI_REQUEST_ALL,
-    (WI, "part"): WI_REQUEST_PART,
-    (WR, ALL): WR_REQUEST_ALL,
-    (WR, "part"): WR_REQUEST_PART,
-}
+    def __iter__(self):
+        return (getattr(self, f.name) for f in fields(self))
 
 
-def request_template(role: str, scope: str) -> Template:
-    return REQUEST_TEMPLATES[(role, scope)]
+def _placeholders(name: str, body: str, origin: str) -> set[str]:
+    try:
+        return {field for _, field, _, _ in string.Formatter().parse(body) if field is not None}
+    except ValueError as exc:  # a lone "{" or "}"
+        raise TemplateError(f"{origin}: template {name!r} is malformed ({exc}); write a "
+                            "literal brace as {{ or }}") from None
+
+
+def _template(name: str, body: object, origin: str) -> Template:
+    if name not in PLACEHOLDERS:
+        raise TemplateError(f"{origin}: unknown template {name!r}; the templates are "
+                            f"{', '.join(PLACEHOLDERS)}")
+    if not isinstance(body, str) or not body.strip():
+        raise TemplateError(f"{origin}: template {name!r} must be a non-empty string")
+    used, needed = _placeholders(name, body, origin), PLACEHOLDERS[name]
+
+    def braced(names):
+        return " ".join(f"{{{n}}}" for n in sorted(names))
+
+    for problem, names in (("uses unknown placeholder", used - needed),
+                           ("lacks placeholder", needed - used)):
+        if names:
+            raise TemplateError(f"{origin}: template {name!r} {problem} {braced(names)}; "
+                                f"it must use exactly {braced(needed)}")
+    return Template(name, body)
+
+
+def _read(text: str, origin: str) -> dict[str, Template]:
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TemplateError(f"{origin}: not valid TOML ({exc})") from None
+    return {name: _template(name, body, origin) for name, body in table.items()}
+
+
+def _defaults() -> TemplateSet:
+    origin = "webr_dagster/webr/templates.toml"
+    templates = _read(files(__package__).joinpath("templates.toml").read_text("utf-8"), origin)
+    missing = [name for name in PLACEHOLDERS if name not in templates]
+    if missing:
+        raise TemplateError(f"{origin}: missing templates {', '.join(missing)}")
+    return TemplateSet(**templates)
+
+
+DEFAULT_TEMPLATES = _defaults()
+
+
+def load_templates(path: str | Path | None) -> TemplateSet:
+    """The templates of a run: the defaults, with those named in the TOML file at ``path``
+    replaced. The file may hold any subset of the template names; an unknown name, or a
+    template that lacks or adds a placeholder, raises :class:`TemplateError`."""
+    if path is None or str(path) == "":
+        return DEFAULT_TEMPLATES
+    try:
+        text = Path(path).read_text("utf-8")
+    except OSError as exc:
+        raise TemplateError(f"templates file {path}: cannot be read ({exc})") from None
+    return replace(DEFAULT_TEMPLATES, **_read(text, f"templates file {path}"))
+
+
+# The defaults under the names the rest of the code and the tests import.
+AUTHOR_PROFILE = DEFAULT_TEMPLATES.author_profile
+WI_REQUEST_ALL = DEFAULT_TEMPLATES.wi_request_all
+WI_REQUEST_PART = DEFAULT_TEMPLATES.wi_request_part
+WR_REQUEST_ALL = DEFAULT_TEMPLATES.wr_request_all
+WR_REQUEST_PART = DEFAULT_TEMPLATES.wr_request_part
+WI_RESPONSE = DEFAULT_TEMPLATES.wi_response
+WR_ANSWER = DEFAULT_TEMPLATES.wr_answer
+WR_REFINE = DEFAULT_TEMPLATES.wr_refine
+
+REQUEST_TEMPLATES = {key: DEFAULT_TEMPLATES.request(*key) for key in _REQUEST_NAMES}
+
+
+def request_template(role: str, scope: str, templates: TemplateSet | None = None) -> Template:
+    return (templates or DEFAULT_TEMPLATES).request(role, scope)
 
 
 def wi_user_turn(request: str, sampled_text: str, text_first: bool) -> str:

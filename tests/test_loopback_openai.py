@@ -160,6 +160,28 @@ def test_reply_fn_override_and_streaming():
         assert server.replies_ok == 2
 
 
+def test_replies_past_max_tokens_or_chosen_by_length_fn_are_cut():
+    with LoopbackOpenAI(length_fn=lambda msgs: "cut me" in msgs[-1]["content"]) as server:
+        url = server.base_url + "/chat/completions"
+        whole = json.loads(post(url, chat_body(PAGE_A))[2])["choices"][0]
+        assert whole["finish_reason"] == "stop"
+        words = whole["message"]["content"].split()
+        # max_tokens is a cap in whitespace words, as a server's cap is in tokens
+        capped = json.loads(post(url, chat_body(PAGE_A, max_tokens=5))[2])
+        assert capped["choices"][0]["finish_reason"] == "length"
+        assert capped["choices"][0]["message"]["content"].split() == words[:5]
+        assert capped["usage"]["completion_tokens"] == 5
+        chosen = json.loads(post(url, chat_body("cut me " + PAGE_B, top_p=0.9))[2])["choices"][0]
+        assert chosen["finish_reason"] == "length"
+        _, _, raw = post(url, chat_body("cut me " + PAGE_B, stream=True))
+        last = json.loads([line for line in raw.decode().splitlines()
+                           if line.startswith("data: {")][-1][len("data: "):])
+        assert last["choices"][0]["finish_reason"] == "length"
+        assert sum(server.length_reply_keys.values()) == 3
+        assert server.sampling_seen == {(0.0, None, 256): 2, (0.0, None, 5): 1,
+                                        (0.0, 0.9, 256): 1}
+
+
 # ----------------------------------------------------------------------------- concurrency
 
 

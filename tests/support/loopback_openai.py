@@ -16,6 +16,10 @@ Endpoints (with or without the ``/v1`` prefix):
   lead ("Here is", ...) followed by ~25 words sampled (in order) from the last
   user message with an RNG seeded by a hash of the messages, so different
   prompts give lexically different replies.  Tokens are whitespace words.
+  A reply longer than the request's ``max_tokens`` is cut there with
+  ``finish_reason: "length"``, as a real server does; ``length_fn(messages)``
+  returning True cuts a reply to half its words the same way (a model that hit
+  its cap), whatever ``max_tokens`` says.
 * ``GET /v1/models`` -> one model.
 * ``GET /health`` -> ``{"ok": true}``.
 
@@ -234,6 +238,10 @@ class _Handler(BaseHTTPRequestHandler):
                     ],
                 },
             )
+        elif route == "/first-request":
+            # For a benchmark in another process: when the first chat request since the
+            # last read arrived (wall clock), then forget it.
+            self._send_json(200, {"unix_time": owner.take_first_arrival()})
         elif route in ("/health", "/"):
             self._send_json(200, {"ok": True})
         else:
@@ -264,6 +272,7 @@ class LoopbackOpenAI:
         *,
         retry_after_s: float = 0.2,
         reply_fn: Optional[Callable[[list], str]] = None,
+        length_fn: Optional[Callable[[list], bool]] = None,
         script: Optional[Iterable[Optional[str]]] = None,
         malformed_modes: Sequence[str] = MALFORMED_MODES,
         model_id: str = DEFAULT_MODEL,
@@ -284,6 +293,7 @@ class LoopbackOpenAI:
         self.hang_s = float(hang_s)
         self.retry_after_s = float(retry_after_s)
         self.reply_fn = reply_fn
+        self.length_fn = length_fn
         self.malformed_modes = tuple(malformed_modes) or MALFORMED_MODES
         self.model_id = model_id
         self.seed = seed
@@ -358,6 +368,8 @@ class LoopbackOpenAI:
         self._replies_ok = 0
         self._faults_by_kind: Counter = Counter()
         self._ok_reply_keys: Counter = Counter()
+        self._length_reply_keys: Counter = Counter()
+        self._sampling_seen: Counter = Counter()
         self._request_keys: Counter = Counter()
         self._status_counts: Counter = Counter()
         self._hang_abandoned = 0
@@ -366,6 +378,7 @@ class LoopbackOpenAI:
         self._in_flight = 0
         self._max_in_flight = 0
         self._arrivals: list = []
+        self._first_arrival_unix: float | None = None  # since /first-request was last read
 
     def reset_counters(self) -> None:
         """Zero every counter (fault RNG / script position are kept)."""
@@ -396,6 +409,18 @@ class LoopbackOpenAI:
             return Counter(self._ok_reply_keys)
 
     @property
+    def length_reply_keys(self) -> Counter:
+        """Counter of call_key(...) for each successful reply cut with finish_reason "length"."""
+        with self._lock:
+            return Counter(self._length_reply_keys)
+
+    @property
+    def sampling_seen(self) -> Counter:
+        """Counter of (temperature, top_p, max_tokens) as received in well-formed requests."""
+        with self._lock:
+            return Counter(self._sampling_seen)
+
+    @property
     def request_keys(self) -> Counter:
         """Counter of call_key(...) for every well-formed chat request received."""
         with self._lock:
@@ -417,6 +442,11 @@ class LoopbackOpenAI:
     def max_in_flight(self) -> int:
         with self._lock:
             return self._max_in_flight
+
+    def take_first_arrival(self) -> float | None:
+        with self._lock:
+            first, self._first_arrival_unix = self._first_arrival_unix, None
+            return first
 
     @property
     def arrivals(self) -> list:
@@ -485,7 +515,7 @@ class LoopbackOpenAI:
             except (OSError, ValueError):
                 return False
 
-    def _completion(self, body: dict, text: str) -> dict:
+    def _completion(self, body: dict, text: str, finish_reason: str = "stop") -> dict:
         prompt_tokens = sum(
             _count_tokens(message_text(m.get("content")))
             for m in body.get("messages", [])
@@ -507,7 +537,7 @@ class LoopbackOpenAI:
                     "index": i,
                     "message": {"role": "assistant", "content": text},
                     "logprobs": None,
-                    "finish_reason": "stop",
+                    "finish_reason": finish_reason,
                 }
                 for i in range(n)
             ],
@@ -533,7 +563,8 @@ class LoopbackOpenAI:
         for i, w in enumerate(words):
             piece = w if i == 0 else " " + w
             chunks.append({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
-        chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": completion["usage"]})
+        finish_reason = completion["choices"][0]["finish_reason"]
+        chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason}], "usage": completion["usage"]})
         out = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
         return out.encode("utf-8")
 
@@ -552,7 +583,7 @@ class LoopbackOpenAI:
     def _handle_chat_inner(self, handler: _Handler, raw: bytes, fault: Optional[str]) -> None:
         def respond(status: int, obj: Any = None, *, payload: Optional[bytes] = None,
                     content_type: str = "application/json", headers: Optional[dict] = None,
-                    ok_key: Optional[str] = None) -> None:
+                    ok_key: Optional[str] = None) -> bool:
             """Write a response. Counters are updated *before* the write so a client
             that has read the response always sees them; rolled back if the write
             fails (client gone)."""
@@ -564,12 +595,13 @@ class LoopbackOpenAI:
                     self._replies_ok += 1
                     self._ok_reply_keys[ok_key] += 1
             if handler._send(status, payload, content_type=content_type, headers=headers):
-                return
+                return True
             with self._lock:
                 _decrement(self._status_counts, status)
                 if ok_key is not None:
                     self._replies_ok -= 1
                     _decrement(self._ok_reply_keys, ok_key)
+            return False
 
         try:
             body = json.loads(raw.decode("utf-8") or "{}")
@@ -582,9 +614,15 @@ class LoopbackOpenAI:
             return
 
         key = _body_key(body)
+        max_tokens = body.get("max_tokens")
+        if max_tokens is None:
+            max_tokens = body.get("max_completion_tokens")
         with self._lock:
             self._request_keys[key] += 1
+            self._sampling_seen[(body.get("temperature"), body.get("top_p"), max_tokens)] += 1
             self._arrivals.append((time.monotonic(), key, fault))
+            if self._first_arrival_unix is None:
+                self._first_arrival_unix = time.time()
             if fault is not None:
                 self._faults_by_kind[fault] += 1
 
@@ -630,11 +668,29 @@ class LoopbackOpenAI:
         except Exception as exc:  # a broken reply_fn is a test bug: make it loud
             respond(500, {"error": {"message": f"reply_fn raised {exc!r}", "type": "server_error"}})
             return
-        completion = self._completion(body, str(text))
+        text, finish_reason = str(text), "stop"
+        try:
+            cut_here = self.length_fn is not None and self.length_fn(body["messages"])
+        except Exception as exc:  # a broken length_fn is a test bug: make it loud
+            respond(500, {"error": {"message": f"length_fn raised {exc!r}", "type": "server_error"}})
+            return
+        words = text.split()  # tokens are whitespace words
+        cap = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None
+        if cut_here:
+            cap = max(1, min(cap or len(words), len(words) // 2))
+        if cap is not None and len(words) > cap:
+            text, finish_reason = " ".join(words[:cap]), "length"
+        completion = self._completion(body, text, finish_reason)
+        if finish_reason == "length":  # counted before the write, like the other counters
+            with self._lock:
+                self._length_reply_keys[key] += 1
         if body.get("stream"):
-            respond(200, payload=self._stream_payload(completion), content_type="text/event-stream", ok_key=key)
+            sent = respond(200, payload=self._stream_payload(completion), content_type="text/event-stream", ok_key=key)
         else:
-            respond(200, completion, ok_key=key)
+            sent = respond(200, completion, ok_key=key)
+        if not sent and finish_reason == "length":
+            with self._lock:
+                _decrement(self._length_reply_keys, key)
 
 
 def _decrement(counter: Counter, key: Any) -> None:

@@ -2,7 +2,9 @@
 
 A call key is a hash of (model, messages, sampling parameters, sample index). A key with
 an ``ok`` row is answered from here and never sent again; failed attempts are recorded
-with their reason but never served as replies.
+with their reason but never served as replies. An ``ok`` reply whose ``finish_reason`` is
+"length" stopped at max_tokens: it is kept and served like any other (it was paid for), and
+the stages that read it mark what they build from it as truncated.
 
 Rows reach DuckDB in batches, but each is first appended to a journal file of its session
 (one JSON line, flushed at once, so it survives a killed process). A batch written to
@@ -39,6 +41,7 @@ LEDGER_COLUMNS = {
     "messages": "VARCHAR",
     "status": "VARCHAR",
     "reply": "VARCHAR",
+    "finish_reason": "VARCHAR",  # "stop", "length" (cut at max_tokens), ...; NULL: not known
     "error": "VARCHAR",
     "prompt_tokens": "BIGINT",
     "completion_tokens": "BIGINT",
@@ -183,7 +186,8 @@ class CallLedger:
 
     def replies(self, keys: list[str]) -> dict[str, dict]:
         """The latest ok row for each of ``keys`` that has one."""
-        return self._latest_ok(keys, "reply, prompt_tokens, completion_tokens, cost_usd")
+        return self._latest_ok(
+            keys, "reply, finish_reason, prompt_tokens, completion_tokens, cost_usd")
 
     def usage(self, keys: list[str]) -> dict[str, dict]:
         """Tokens and cost of the reply behind each of ``keys`` (cost None: price unknown)."""

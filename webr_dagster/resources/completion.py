@@ -21,6 +21,17 @@ class CompletionReply:
     reason: str = ""
     retry_after: float | None = None
     message: str = ""
+    # Why generation ended, as litellm normalises it ("stop", "length", ...; None when the
+    # provider does not say). "length" is an answer cut at max_tokens: paid for, not finished.
+    finish_reason: str | None = None
+
+
+FINISH_AT_CAP = "length"
+
+
+def stopped_at_cap(finish_reason: str | None) -> bool:
+    """Whether a reply ended because it reached max_tokens (a cut answer, not a finished one)."""
+    return finish_reason == FINISH_AT_CAP
 
 
 class MalformedReply(Exception):
@@ -65,9 +76,11 @@ def classify_failure(error: BaseException) -> tuple[bool, str, float | None]:
 def read_reply(response) -> CompletionReply:
     """Read a litellm response; a reply without text content is malformed."""
     try:
-        content = response.choices[0].message.content
+        choice = response.choices[0]
+        content = choice.message.content
     except (AttributeError, IndexError, TypeError) as error:
         raise MalformedReply(f"reply has no message content ({error})") from error
+    finish_reason = getattr(choice, "finish_reason", None)
     if not isinstance(content, str):
         raise MalformedReply("reply content is not text")
     usage = getattr(response, "usage", None)
@@ -79,6 +92,7 @@ def read_reply(response) -> CompletionReply:
         prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
         completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
         cost_usd=float(cost) if cost is not None else None,
+        finish_reason=str(finish_reason) if finish_reason else None,
     )
 
 

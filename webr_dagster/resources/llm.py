@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from pydantic import Field
 
 from . import call_workers
 from .call_ledger import CallLedger, call_key
-from .completion import complete_once
+from .completion import complete_once, stopped_at_cap
 from .shared_rate_limit import SharedRateLimiter, budget_name
 from .stop_request import stop_reason
 
@@ -38,6 +39,16 @@ LEDGER_FLUSH_SECONDS = 1.0
 NO_ANSWER_LIMIT = 20
 STOP_GRACE_S = 5.0  # on a stop, replies in flight this long are still kept
 STOP_POLL_S = 0.2
+# The page cut sized from a context window (see LLMResource.input_cut). The prompt besides
+# the page: the longest template (about 750 characters), the system message, chat-format
+# tokens, the author profile (asked for <= 30 words) and the generated request (asked for
+# <= 200 words), with slack.
+PROMPT_OVERHEAD_TOKENS = 1024
+# English web text runs about 4 to 4.5 characters per token in the GPT and Llama-3
+# tokenizers; 3.5 leaves room for denser text. Code, tables and non-Latin scripts run lower
+# still (Chinese: under 2): for them set WEBR_MAX_INPUT_CHARS.
+CUT_CHARS_PER_TOKEN = 3.5
+MIN_PAGE_TOKENS = 256  # less room than this for the page: the settings cannot work
 
 
 @dataclass
@@ -50,6 +61,20 @@ class CallResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    finish_reason: str | None = None
+
+    @property
+    def truncated(self) -> bool:
+        """The reply stopped at max_tokens: a cut answer (stored, but not a finished one)."""
+        return self.ok and stopped_at_cap(self.finish_reason)
+
+
+@dataclass(frozen=True)
+class InputCut:
+    """Where page text is cut before it goes into a prompt, and how that was decided."""
+
+    chars: int | None  # None: no cut
+    reason: str
 
 
 @dataclass
@@ -66,6 +91,7 @@ class SessionStats:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     unpriced: int = 0  # calls sent to a model with no known price (their cost is unknown)
+    truncated: int = 0  # of the sent: replies that stopped at max_tokens
     errors: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -94,6 +120,20 @@ def backoff_seconds(attempt: int, base: float, cap: float, retry_after: float | 
     return max(delay, retry_after or 0.0)
 
 
+@lru_cache(maxsize=64)
+def known_context_tokens(model: str) -> int | None:
+    """The model's input window in tokens as litellm's model map knows it; None if it does
+    not know the model (self-hosted names, new models) or gives no window for it."""
+    from .litellm_setup import import_litellm
+
+    try:
+        info = import_litellm().get_model_info(model)
+    except Exception:  # noqa: BLE001 - litellm raises for every model it has not mapped
+        return None
+    tokens = info.get("max_input_tokens")
+    return int(tokens) if tokens else None
+
+
 class LLMResource(ConfigurableResource):
     """Any litellm model (OpenAI, vLLM, Ollama, any OpenAI-compatible server) or the built-in one."""
 
@@ -103,8 +143,14 @@ class LLMResource(ConfigurableResource):
     api_base: str | None = Field(default=None, description="base URL of the provider")
     api_key: str | None = Field(default=None, description="secret: pass dagster.EnvVar(...)")
     temperature: float = 1.0
-    top_p: float | None = None
-    max_tokens: int = 1024
+    top_p: float | None = Field(default=None, description="nucleus sampling; empty = the "
+                                "provider's default (the paper's open model: 0.9)")
+    max_tokens: int = Field(default=4096, ge=1, description="cap on each reply's tokens (the "
+                            "paper's open-model setting); a reply cut there is marked truncated")
+    context_tokens: int | None = Field(
+        default=None, ge=1, description="the model's context window in tokens, for models "
+        "litellm does not know; sizes the page cut (empty: litellm's figure, else no cut)",
+    )
     concurrency: int = Field(default=16, ge=1)
     timeout_s: float = 120.0
     max_attempts: int = Field(default=5, ge=1)
@@ -138,6 +184,45 @@ class LLMResource(ConfigurableResource):
         if self.top_p is not None:
             params["top_p"] = self.top_p
         return params
+
+    def context_window(self) -> tuple[int | None, str]:
+        """(tokens, where that figure comes from); None when nobody knows it."""
+        if self.context_tokens is not None:
+            return self.context_tokens, "context_tokens setting"
+        if self.model is None:
+            from .local_model import CONTEXT_TOKENS
+
+            return CONTEXT_TOKENS, "the built-in model's"
+        tokens = known_context_tokens(self.model)
+        return tokens, "litellm's model map"
+
+    def input_cut(self, max_input_chars: int | None = None) -> InputCut:
+        """Where page text is cut for this model. An explicit ``max_input_chars`` wins (0: no
+        cut). Otherwise the page gets what the context window leaves after the reply
+        (max_tokens) and the rest of the prompt, at CUT_CHARS_PER_TOKEN characters a token.
+        A model whose window nobody knows gets no cut, the method's own default.
+
+        The WR refine prompt also carries the model's first answer, which is not reserved:
+        on a small window with a large max_tokens, that call can still overflow (it then
+        fails as a context-window error, recorded with its reason)."""
+        if max_input_chars is not None:
+            if max_input_chars <= 0:
+                return InputCut(None, "no cut (max_input_chars = 0)")
+            return InputCut(max_input_chars, f"{max_input_chars} characters (max_input_chars)")
+        window, source = self.context_window()
+        if window is None:
+            return InputCut(None, f"no cut: the context window of {self.model_name} is "
+                            "unknown (set WEBR_CONTEXT_TOKENS or WEBR_MAX_INPUT_CHARS)")
+        room = window - self.max_tokens - PROMPT_OVERHEAD_TOKENS
+        if room < MIN_PAGE_TOKENS:
+            raise ValueError(
+                f"a {window}-token context window ({source}) leaves no room for page text "
+                f"after max_tokens {self.max_tokens} and {PROMPT_OVERHEAD_TOKENS} prompt "
+                "tokens: lower WEBR_MAX_TOKENS, or set WEBR_MAX_INPUT_CHARS")
+        chars = int(room * CUT_CHARS_PER_TOKEN)
+        return InputCut(chars, f"{chars} characters: {window}-token context window ({source}) "
+                        f"- {self.max_tokens} max_tokens - {PROMPT_OVERHEAD_TOKENS} prompt "
+                        f"tokens, x {CUT_CHARS_PER_TOKEN} characters a token")
 
     def completion_request(self, messages: list[dict]) -> dict[str, Any]:
         """litellm's arguments for one attempt at ``messages``."""
@@ -252,7 +337,8 @@ class LLMSession:
         st = self.stats
         self.log.info(
             f"LLM calls: {st.sent} sent, {st.cached} from the ledger, {st.failed} failed "
-            f"({st.skipped_for_budget} not started at the cap), {st.retries} retries; "
+            f"({st.skipped_for_budget} not started at the cap), {st.retries} retries, "
+            f"{st.truncated} replies cut at max_tokens {self.resource.max_tokens}; "
             f"{st.calls_s:.1f} s; ${st.cost_usd:.4f}"
         )
 
@@ -368,6 +454,7 @@ class LLMSession:
                     cached=True,
                     prompt_tokens=int(row["prompt_tokens"] or 0),
                     completion_tokens=int(row["completion_tokens"] or 0),
+                    finish_reason=row.get("finish_reason"),
                 )
         assert self._semaphore is not None, "call() runs inside session.run()"
         waiter = asyncio.get_running_loop().create_future()
@@ -487,12 +574,15 @@ class LLMSession:
                 self.stats.unpriced += 1
             else:
                 self.stats.cost_usd += cost
+            self.stats.truncated += stopped_at_cap(reply.finish_reason)
             self._record(key, messages, stage, page_id, template, sample_index,
                          status="ok", reply=reply.content, attempts=attempts,
                          latency=time.monotonic() - started, prompt_tokens=reply.prompt_tokens,
-                         completion_tokens=reply.completion_tokens, cost=cost)
+                         completion_tokens=reply.completion_tokens, cost=cost,
+                         finish_reason=reply.finish_reason)
             return CallResult(key, True, reply.content, prompt_tokens=reply.prompt_tokens,
-                              completion_tokens=reply.completion_tokens, cost_usd=cost or 0.0)
+                              completion_tokens=reply.completion_tokens, cost_usd=cost or 0.0,
+                              finish_reason=reply.finish_reason)
         return CallResult(key, False, error=last_reason)
 
     def _cost_of(self, reply) -> float | None:
@@ -510,7 +600,7 @@ class LLMSession:
 
     def _record(self, key, messages, stage, page_id, template, sample_index, *, status,
                 attempts, latency, reply=None, error=None, prompt_tokens=0,
-                completion_tokens=0, cost=0.0) -> None:
+                completion_tokens=0, cost=0.0, finish_reason=None) -> None:
         row = {
             "call_key": key,
             "model": self.resource.model_name,
@@ -522,6 +612,7 @@ class LLMSession:
             "messages": json.dumps(messages, ensure_ascii=False),
             "status": status,
             "reply": reply,
+            "finish_reason": finish_reason,
             "error": error,
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance, build_asset_context
 
-from webr_dagster.assets.filtered import filtered_pairs
+from webr_dagster.assets.filtered import apply_rules, filtered_pairs
 from webr_dagster.assets.splits import sft_splits
 from webr_dagster.assets.tables import conform
 from webr_dagster.checks import examples_are_well_formed, splits_are_page_disjoint
@@ -20,6 +20,10 @@ from webr_dagster.webr.splits import TEST_SPLIT, TRAIN_SPLIT
 GUIDE = ("Write a detailed guide for first-time gardeners on planting tomatoes in spring, "
          "covering soil preparation, spacing, watering schedules and common pests in five "
          "short paragraphs with a friendly tone")
+# GUIDE's words, reordered and three reworded: unigram Jaccard 0.83, word 3-gram Jaccard 0.24
+GUIDE_REWORDED = ("In five short paragraphs and a friendly tone, compose a detailed guide for "
+                  "first-time gardeners on growing tomatoes in spring, covering common pests, "
+                  "watering schedules, spacing and soil preparation")
 
 
 def _request(page: str) -> str:
@@ -45,7 +49,7 @@ def _pair(page, role="WI", scope="all", request=None, domain="a.example", offset
     }
 
 
-def _filtered(pairs, domain="a.example"):
+def _filtered(pairs, domain="a.example", **settings):
     """(the stored frame, the partition's metadata) of one domain's filtered_pairs."""
     frame = conform(pairs, "pairs")
     instance = DagsterInstance.ephemeral()
@@ -53,7 +57,7 @@ def _filtered(pairs, domain="a.example"):
     with build_asset_context(partition_key=domain, instance=instance) as context:
         output = filtered_pairs(context, instruction_side_pairs=frame[frame["role"] == "WI"],
                                 response_side_pairs=frame[frame["role"] == "WR"],
-                                settings=WebRSettings())
+                                settings=WebRSettings(**settings))
         return output.value, {**output.metadata, **(context.get_output_metadata("result") or {})}
 
 
@@ -104,6 +108,58 @@ def test_filtered_pairs_applies_the_methods_rules():
     assert frame.loc["refined", "user_content"] == frame.loc["refined", "request"]  # WR
 
 
+def test_filtered_pairs_drops_reworded_requests_unless_3grams_are_chosen():
+    pairs = [_pair("first", request=GUIDE, offset=1),
+             _pair("reworded", request=GUIDE_REWORDED, offset=2),
+             _pair("other", offset=3)]
+    frame = _filtered(pairs)[0].set_index("page_id")  # default: the request's set of words
+    assert frame["drop_reason"].to_dict() == {
+        "first": None, "reworded": "near_duplicate", "other": None}
+    assert frame.loc["reworded", "duplicate_of"] == "first"
+    by_3grams = _filtered(pairs, dedup_features="3gram")[0]
+    assert by_3grams["kept"].all()
+
+
+def test_apply_rules_drops_truncated_replies_under_their_own_reason():
+    pairs = conform([_pair("cut", status="truncated"), _pair("failed", status="failed"),
+                     _pair("budget", status="budget"), _pair("fine")], "pairs")
+    ruled = apply_rules(pairs).set_index("page_id")
+    assert ruled["drop_reason"].to_dict() == {
+        "cut": "truncated", "failed": "generation_failed", "budget": "generation_budget",
+        "fine": None}
+    assert ruled["kept"].to_dict() == {"cut": False, "failed": False, "budget": False,
+                                       "fine": True}
+
+
+def test_filtered_pairs_strips_chatty_wrapping_and_records_it():
+    frame, metadata = _filtered([
+        _pair("wi", request='Here is a rewritten request:\n\n"Shorten the text to 50 words."',
+              response="“The short text.”"),
+        _pair("wr", role="WR", request="Here's the question:\nHow deep do I sow beans?",
+              response="Here is the improved answer:\nSow them 3 cm deep.\n\nWater well."),
+        _pair("wr-announced", role="WR",
+              response="I checked the text. Improved answer below.\n\nSow them in May."),
+        _pair("plain"),
+    ])
+    frame = frame.set_index("page_id")
+    assert frame.loc["wi", "request"] == "Shorten the text to 50 words."
+    assert frame.loc["wi", "response"] == "The short text."
+    assert frame.loc["wi", "user_content"].startswith("Shorten the text to 50 words.\n\n")
+    assert frame.loc["wr", "request"] == "How deep do I sow beans?"
+    # the announcement line goes, not the first paragraph of the answer after it
+    assert frame.loc["wr", "response"] == "Sow them 3 cm deep.\n\nWater well."
+    assert frame.loc["wr-announced", "response"] == "Sow them in May."
+    assert frame["stripped"].to_dict() == {
+        "wi": "request:preamble,request:quotes,response:quotes",
+        "wr": "request:preamble,response:preamble",
+        "wr-announced": "response:improved_answer",
+        "plain": None}
+    assert frame["kept"].all()
+    assert metadata["stripped"].data == {"request:preamble": 2, "request:quotes": 1,
+                                         "response:quotes": 1, "response:preamble": 1,
+                                         "response:improved_answer": 1}
+
+
 # ----------------------------------------------------------------------------- sft_splits
 
 
@@ -115,6 +171,15 @@ def test_sft_splits_drops_near_duplicates_across_domains(tmp_path):
     ], tmp_path)
     assert set(output.value["page_id"]) == {"a-first", "a-other"}  # a.example was crawled first
     assert output.metadata["cross_domain_duplicates"].value == 1
+
+
+def test_sft_splits_drops_reworded_copies_across_domains_by_default(tmp_path):
+    pairs = [_pair("b-reworded", request=GUIDE_REWORDED, domain="b.example"),
+             _pair("a-first", request=GUIDE, domain="a.example"),
+             _pair("a-other", domain="a.example")]
+    assert set(_splits(pairs, tmp_path).value["page_id"]) == {"a-first", "a-other"}
+    by_3grams = _splits(pairs, tmp_path, dedup_features="3gram")
+    assert set(by_3grams.value["page_id"]) == {"a-first", "a-other", "b-reworded"}
 
 
 def test_sft_splits_mixes_wi_to_wr_two_to_one(tmp_path):

@@ -1,8 +1,10 @@
-"""Refusal filter, preamble strip, MinHash dedup and the final mix."""
+"""Refusal filter, preamble strip, chatty-reply clean-up, MinHash dedup and the final mix."""
+
+import pytest
 
 from webr_dagster.webr.postprocess import (
-    drop_reason, find_near_duplicates, is_refusal, mix_targets, strip_improved_answer_preamble,
-    take_by_targets,
+    drop_reason, find_near_duplicates, generation_drop_reason, is_refusal, mix_targets,
+    shingles, strip_chatty_wrapping, strip_improved_answer_preamble, take_by_targets,
 )
 from webr_dagster.webr.sampling import ROLE_WEIGHTS
 
@@ -47,6 +49,122 @@ def test_near_duplicates_keep_the_earliest():
 def test_distinct_texts_are_all_kept():
     items = [(str(i), f"topic {i} " + " ".join(f"w{i}_{j}" for j in range(30))) for i in range(200)]
     assert find_near_duplicates(items) == {}
+
+
+GUIDE = ("Write a detailed guide for first-time gardeners on planting tomatoes in spring, "
+         "covering soil preparation, spacing, watering schedules and common pests in five "
+         "short paragraphs with a friendly tone")
+# The same words, clauses in another order: unigram Jaccard 1.0, word 3-gram Jaccard 0.30
+REORDERED = ("In five short paragraphs with a friendly tone, write a detailed guide on planting "
+             "tomatoes in spring for first-time gardeners, covering common pests, watering "
+             "schedules, spacing and soil preparation")
+# Reordered and reworded (compose, growing, and): unigram Jaccard 0.83, word 3-gram 0.24
+REWORDED = ("In five short paragraphs and a friendly tone, compose a detailed guide for "
+            "first-time gardeners on growing tomatoes in spring, covering common pests, "
+            "watering schedules, spacing and soil preparation")
+PRINTING = ("Explain the history of the printing press in Europe and its effects on literacy, "
+            "religion and science, as a formal essay of about 600 words")
+
+
+def _jaccard(a: str, b: str, size: int) -> float:
+    first, second = shingles(a, size), shingles(b, size)
+    return len(first & second) / len(first | second)
+
+
+def test_reordered_and_reworded_requests_are_near_duplicates_by_default():
+    for paraphrase in (REORDERED, REWORDED):  # what the texts are meant to be
+        assert _jaccard(GUIDE, paraphrase, 1) >= 0.8
+        assert _jaccard(GUIDE, paraphrase, 3) <= 0.35
+    items = [("guide", GUIDE), ("printing", PRINTING), ("reordered", REORDERED),
+             ("reworded", REWORDED)]
+    assert find_near_duplicates(items) == {"reordered": "guide", "reworded": "guide"}
+    assert find_near_duplicates(items, features="unigram") == find_near_duplicates(items)
+    assert find_near_duplicates(items, features=1) == find_near_duplicates(items)
+
+
+def test_word_3grams_keep_paraphrases_and_catch_copies():
+    items = [("guide", GUIDE), ("reordered", REORDERED), ("reworded", REWORDED),
+             ("copy", GUIDE + " please")]
+    assert find_near_duplicates(items, features="3gram") == {"copy": "guide"}
+    assert find_near_duplicates(items, features=3) == {"copy": "guide"}
+
+
+def test_the_earliest_paraphrase_wins():
+    items = [("first", REWORDED), ("second", GUIDE), ("printing", PRINTING)]
+    assert find_near_duplicates(items) == {"second": "first"}
+    assert find_near_duplicates(list(reversed(items))) == {"first": "second"}
+
+
+def test_distinct_requests_sharing_common_words_are_kept():
+    """Requests on one theme share "write", "a", "for", "the", ... but not enough words."""
+    distinct = [
+        "Write a short guide for beginners on pruning roses in late winter",
+        "Write a list of the ten hardiest vegetables for a cold, shaded balcony",
+        "Explain for a child why leaves turn red and yellow in the autumn",
+        "Describe in a formal tone how to compost kitchen scraps in a small flat",
+        "Give a week-by-week watering plan for a new lawn sown in April",
+    ]
+    for i, a in enumerate(distinct):
+        for b in distinct[i + 1:]:
+            assert _jaccard(a, b, 1) < 0.35
+    items = [(f"r{i}", text) for i, text in enumerate(distinct)]
+    items += [("guide", GUIDE), ("reworded", REWORDED)]
+    assert find_near_duplicates(items) == {"reworded": "guide"}
+
+
+@pytest.mark.parametrize("features", ["bigram", "3-gram", "", 0, -1, True, None])
+def test_unknown_dedup_features_are_an_error(features):
+    with pytest.raises(ValueError):
+        find_near_duplicates([("a", GUIDE)], features=features)
+    with pytest.raises(ValueError):  # even with nothing to compare: a bad setting fails early
+        find_near_duplicates([], features=features)
+
+
+@pytest.mark.parametrize("reply, cleaned, stripped", [
+    ('Here is a rewritten request:\n\n"Write a poem about the sea."',
+     "Write a poem about the sea.", ["preamble", "quotes"]),
+    ("Here's the improved answer:\nTomatoes need sun.\n\nWater them early.",
+     "Tomatoes need sun.\n\nWater them early.", ["preamble"]),
+    ("HERE ARE THE QUESTIONS:\nWhy do leaves fall?", "Why do leaves fall?", ["preamble"]),
+    ("Here’s a possible request in the author's voice:\nPlan my garden.",
+     "Plan my garden.", ["preamble"]),
+    ("**Here is the request:**\n\nPlan my garden.", "Plan my garden.", ["preamble"]),
+    ("Here is the improved answer:\n\n---\nThe real answer.", "The real answer.",
+     ["preamble"]),
+    ("Here is the request:", "", ["preamble"]),  # nothing after it: an empty reply
+    ("“Write a sonnet about rain.”", "Write a sonnet about rain.", ["quotes"]),
+    ("«Écrivez un poème.»", "Écrivez un poème.", ["quotes"]),
+    ("'Summarise the article.'", "Summarise the article.", ["quotes"]),
+    ('  " Padded inside. "  ', "Padded inside.", ["quotes"]),
+])
+def test_chatty_wrapping_is_stripped(reply, cleaned, stripped):
+    assert strip_chatty_wrapping(reply) == (cleaned, stripped)
+
+
+@pytest.mark.parametrize("reply", [
+    "Here are three reasons to water early: less evaporation and fewer slugs.",
+    "Here is why: roots drink before the heat.\nMore text.",  # the colon is not at the end
+    "Hereafter, list the steps:\n1. Dig.",  # not "Here is/are/'s"
+    "Follow these steps:\n1. Dig.\n2. Plant.",
+    "Plan my garden.\nHere is what I grow:\n- beans",  # only the first line is looked at
+    '"Hello," she said, "welcome to the garden."',  # quotes, but not around the whole text
+    '"Tomatoes" and "potatoes" are both nightshades, said "the book"',
+    '"Sun" and shade, then "water"',  # opens and closes with a quote, two quotations inside
+    "“Mismatched\"",
+    "'Don't water at noon,' he said. 'It burns.'",
+    "'Don't water at noon'",  # an apostrophe inside: the single quotes are not guessed at
+    '"',
+    "",
+])
+def test_content_is_not_stripped(reply):
+    assert strip_chatty_wrapping(reply) == (reply.strip(), [])
+
+
+def test_generation_status_reasons():
+    assert generation_drop_reason("ok") is None
+    assert generation_drop_reason("truncated") == "truncated"
+    assert generation_drop_reason("failed") == "generation_failed"
+    assert generation_drop_reason("budget") == "generation_budget"
 
 
 def _ratio(targets, a, b):

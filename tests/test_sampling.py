@@ -1,5 +1,6 @@
 """Section sampling and role/scope assignment (METHOD.md stages 2-4)."""
 
+import math
 import random
 from collections import Counter
 
@@ -54,9 +55,55 @@ def test_gaussian_variant_stays_in_range_and_centres():
     assert sum(partial) / len(partial) == pytest.approx(n / 2, abs=1.0)
 
 
+def _rounded_clipped_normal(n: int) -> dict[int, float]:
+    """P(k) for k = round(X) clipped to 1..n, X ~ Normal(n/2, n/4)."""
+    mean, sd = n / 2, n / 4
+
+    def below(x: float) -> float:  # P(X < x)
+        return 0.5 * (1 + math.erf((x - mean) / (sd * math.sqrt(2))))
+
+    return {k: (below(k + 0.5) if k < n else 1.0) - (below(k - 0.5) if k > 1 else 0.0)
+            for k in range(1, n + 1)}
+
+
+def test_gaussian_variant_has_no_keep_whole_draw():
+    """Gaussian k follows the clipped normal alone: the whole text (k = n) only when the
+    normal draw reaches n, about 4% of pages for n = 8, not the uniform mode's half."""
+    n, pages = 8, 20000
+    text = "\n\n".join(f"paragraph {i}" for i in range(n))
+    kept = Counter(plan_page(f"page-{i}", text, seed=9, sampling_mode="gaussian").sections_kept
+                   for i in range(pages))
+    expected = _rounded_clipped_normal(n)
+    assert expected[n] == pytest.approx(0.0401, abs=0.0001)  # P(X >= 7.5) = P(Z >= 1.75)
+    for k in range(1, n + 1):
+        assert kept[k] / pages == pytest.approx(expected[k], abs=0.01), k
+    mean = sum(k * c for k, c in kept.items()) / pages
+    assert mean == pytest.approx(sum(k * p for k, p in expected.items()), abs=0.1)  # 4.04
+
+
+def test_sampling_mode_changes_only_the_sections():
+    """The role, scope, noun, word limit and turn order come from their own generators, so
+    switching the mode changes no other draw; and the uniform mode draws as before."""
+    text = "\n\n".join(f"paragraph {i}" for i in range(8))
+    fields = ("role", "scope", "noun", "word_limit", "text_first")
+    for i in range(300):
+        uniform = plan_page(f"page{i}", text, seed=5)
+        gaussian = plan_page(f"page{i}", text, seed=5, sampling_mode="gaussian")
+        assert [getattr(uniform, f) for f in fields] == [getattr(gaussian, f) for f in fields]
+    # pinned from the implementation before the gaussian variant lost its keep-whole draw
+    pinned = [(WI, ALL, "instruction", 50, False, 8), (WI, PART, "request", 150, True, 1),
+              (WR, ALL, "instruction", 150, True, 8), (WR, PART, "question", 50, True, 3),
+              (WI, ALL, "instruction", 50, False, 8), (WI, PART, "request", 100, True, 8)]
+    assert [tuple(getattr(plan, f) for f in fields) + (plan.sections_kept,)
+            for plan in (plan_page(f"page{i}", text, seed=5) for i in range(6))] == pinned
+
+
 def test_unknown_mode_is_an_error():
     with pytest.raises(ValueError):
         sample_sections("a\n\nb", random.Random(0), "triangular")
+    # even on a one-section page, where no draw is needed: a typo fails on the first page
+    with pytest.raises(ValueError):
+        sample_sections("just one block", random.Random(0), "gausian")
 
 
 def test_assignment_ratio_is_2_2_1_1():

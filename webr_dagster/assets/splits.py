@@ -24,7 +24,8 @@ def drop_cross_domain_duplicates(kept: pd.DataFrame, settings: WebRSettings) -> 
     for role in (WI, WR):
         part = kept[kept["role"] == role].sort_values(["crawl_file", "record_offset", "page_id"])
         dupes = find_near_duplicates(list(zip(part["page_id"], part["request"])),
-                                     settings.dedup_threshold, settings.dedup_permutations)
+                                     settings.dedup_threshold, settings.dedup_permutations,
+                                     settings.dedup_features)
         survivors.append(part[~part["page_id"].isin(dupes)])
     return pd.concat(survivors, ignore_index=True)
 

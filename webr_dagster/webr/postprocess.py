@@ -10,7 +10,13 @@ from functools import lru_cache
 REFUSAL_OPENINGS = ("i'm sorry", "i’m sorry", "i am sorry", "i apologize", "i apologise")
 DEDUP_THRESHOLD = 0.7
 DEDUP_PERMUTATIONS = 128
+DIRECT_COMPARISON_MAX = 32  # up to this many texts, no LSH index
 SHINGLE_WORDS = 3
+# The method's MinHash features are the request's set of tokens, so a request reworded or
+# reordered with the same words is caught; word 3-grams only catch near-verbatim copies.
+DEDUP_FEATURES = "unigram"
+FEATURE_NAMES = {"unigram": 1, "3gram": SHINGLE_WORDS}
+TRUNCATED = "truncated"
 
 
 def is_refusal(response: str) -> bool:
@@ -35,6 +41,53 @@ def clean_generated(text: str | None) -> str:
     return (text or "").strip()
 
 
+# A first line such as "Here is a rewritten request:" or "**Here's the improved answer:**".
+# It must end with the colon (bold markers aside), so a first line that goes on to say
+# something ("Here are three reasons to ...") is content and stays.
+_PREAMBLE = re.compile(r"[*_]*here(?:\s+is|\s+are|'s|’s)\b[^\n]*:[*_]*", re.IGNORECASE)
+# A horizontal rule that some models put between their announcement and the text.
+_RULE = re.compile(r"\A(?:-{3,}|\*{3,}|_{3,})[ \t]*(?:\n|$)")
+# (opening, closing) quote pairs that may wrap a whole reply.
+WRAPPING_QUOTES = (('"', '"'), ("'", "'"), ("“", "”"), ("‘", "’"), ("«", "»"))
+
+
+def strip_chatty_wrapping(text: str) -> tuple[str, list[str]]:
+    """Remove what an open-weight model wraps around its reply: a leading "Here is ...:"
+    line, then quotes around the whole text. Returns the cleaned text and what was removed
+    (labels "preamble" and "quotes", in that order).
+
+    Quotes go only when the same pair opens and closes the text and neither of its marks
+    occurs inside: '"a" and "b"' is two quotations, not one wrapped reply, and a reply in
+    single quotes with an apostrophe inside is left whole rather than guessed at.
+    """
+    stripped: list[str] = []
+    text = text.strip()
+    first, newline, rest = text.partition("\n")
+    if _PREAMBLE.fullmatch(first.strip()):
+        text = _RULE.sub("", rest.lstrip(), count=1).strip() if newline else ""
+        stripped.append("preamble")
+    for opening, closing in WRAPPING_QUOTES:
+        inner = text[len(opening):-len(closing)]
+        if (len(text) >= len(opening) + len(closing) and text.startswith(opening)
+                and text.endswith(closing) and opening not in inner and closing not in inner):
+            text = inner.strip()
+            stripped.append("quotes")
+            break
+    return text, stripped
+
+
+def generation_drop_reason(status: str) -> str | None:
+    """Why a pair whose LLM calls did not all succeed is dropped (None when they did).
+
+    A reply cut at the output-token cap is unfinished, not a shorter answer, so it is
+    dropped under its own reason rather than with the failed calls."""
+    if status == "ok":
+        return None
+    if status == TRUNCATED:
+        return TRUNCATED
+    return f"generation_{status}"
+
+
 def drop_reason(request: str, response: str) -> str | None:
     """Why a pair must be dropped by the method's rules, or None to keep it."""
     if not request:
@@ -57,6 +110,20 @@ def shingles(text: str, size: int = SHINGLE_WORDS) -> set[str]:
     return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
 
 
+def shingle_size(features: str | int) -> int:
+    """Words per MinHash feature: "unigram" -> 1 (the method's token set), "3gram" -> 3,
+    or a positive int n for word n-grams."""
+    if isinstance(features, bool):  # bool is an int, and True would silently mean unigrams
+        raise ValueError(f"dedup features must be a name or a size, not {features!r}")
+    if isinstance(features, int):
+        if features >= 1:
+            return features
+    elif features in FEATURE_NAMES:
+        return FEATURE_NAMES[features]
+    raise ValueError(f"unknown dedup features {features!r}; expected "
+                     f"{' or '.join(map(repr, FEATURE_NAMES))} or a positive int")
+
+
 @lru_cache(maxsize=16)
 def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
     """datasketch's (bands, rows) for the threshold, computed once: it integrates the
@@ -72,32 +139,44 @@ def find_near_duplicates(
     items: Sequence[tuple[str, str]],
     threshold: float = DEDUP_THRESHOLD,
     num_perm: int = DEDUP_PERMUTATIONS,
+    features: str | int = DEDUP_FEATURES,
 ) -> dict[str, str]:
     """Map each near-duplicate id to the earlier id it duplicates.
 
     ``items`` are (id, text) in priority order: of every group of texts whose
     estimated Jaccard similarity reaches ``threshold``, the earliest is kept.
+    ``features`` picks what a text's set is made of (see ``shingle_size``): its words
+    by default, as the method does, or word n-grams.
     LSH candidates are confirmed against the signature estimate, which removes the
     banding's false positives.
     """
     from datasketch import MinHash, MinHashLSH
 
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm,
-                     params=lsh_bands(threshold, num_perm))
+    size = shingle_size(features)  # before any work, so a bad setting fails even on no items
+    if len(items) < 2:
+        return {}
+    # A crawl's domains mostly have a pair or two per role: comparing a few signatures
+    # directly is cheaper than building an LSH index (~3 ms), and finds the same pairs
+    # (without the banding's rare misses).
+    lsh = (MinHashLSH(threshold=threshold, num_perm=num_perm,
+                      params=lsh_bands(threshold, num_perm))
+           if len(items) > DIRECT_COMPARISON_MAX else None)
     kept: dict[str, MinHash] = {}
     order: dict[str, int] = {}
     duplicates: dict[str, str] = {}
-    token_sets = [[s.encode() for s in shingles(text)] for _, text in items]
-    signatures = MinHash.bulk(token_sets, num_perm=num_perm) if token_sets else []
+    token_sets = [[s.encode() for s in shingles(text, size)] for _, text in items]
+    signatures = MinHash.bulk(token_sets, num_perm=num_perm)
     for index, ((item_id, _), signature) in enumerate(zip(items, signatures)):
-        matches = [m for m in lsh.query(signature) if kept[m].jaccard(signature) >= threshold]
+        candidates = lsh.query(signature) if lsh is not None else kept
+        matches = [m for m in candidates if kept[m].jaccard(signature) >= threshold]
         if matches:
             duplicates[item_id] = min(matches, key=order.__getitem__)
             continue
         if item_id in kept:  # the same id twice: the later copy duplicates the first
             duplicates[item_id] = item_id
             continue
-        lsh.insert(item_id, signature)
+        if lsh is not None:
+            lsh.insert(item_id, signature)
         kept[item_id] = signature
         order[item_id] = index
     return duplicates

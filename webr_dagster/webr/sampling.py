@@ -67,24 +67,32 @@ class SectionSample:
     sections_kept: int
 
 
-def sample_sections(text: str, rng: random.Random, mode: str = "uniform") -> SectionSample:
-    """Keep the whole text with probability 0.5, else its first k sections.
+SAMPLING_MODES = ("uniform", "gaussian")
 
-    ``mode="uniform"`` draws k uniformly from 1..n (the method's rule);
-    ``mode="gaussian"`` draws k ~ Normal(n/2, n/4) clipped to 1..n (the paper code's variant).
+
+def sample_sections(text: str, rng: random.Random, mode: str = "uniform") -> SectionSample:
+    """Keep the first k of the text's n sections.
+
+    ``mode="uniform"`` (the method's rule): the whole text with probability 0.5, else k
+    uniform in 1..n. ``mode="gaussian"`` (the paper code's variant): k ~ Normal(n/2, n/4),
+    rounded and clipped to 1..n, with no keep-whole draw first; the whole text is kept only
+    when the normal draw reaches n (about 4% of pages for n = 8).
     """
+    # Checked before any draw: a mistyped setting must fail on the first page, not only on
+    # the pages that happen to have several sections.
+    if mode not in SAMPLING_MODES:
+        raise ValueError(f"unknown section sampling mode {mode!r}; expected one of "
+                         f"{', '.join(SAMPLING_MODES)}")
     sections = split_sections(text)
     n = len(sections)
     if n <= 1:
         return SectionSample("\n\n".join(sections), n, n)
-    if rng.random() < KEEP_WHOLE_PROBABILITY:
-        k = n
-    elif mode == "uniform":
-        k = rng.randint(1, n)
-    elif mode == "gaussian":
+    if mode == "gaussian":
         k = min(n, max(1, round(rng.gauss(n / 2, n / 4))))
+    elif rng.random() < KEEP_WHOLE_PROBABILITY:
+        k = n
     else:
-        raise ValueError(f"unknown section sampling mode {mode!r}")
+        k = rng.randint(1, n)
     return SectionSample("\n\n".join(sections[:k]), n, k)
 
 

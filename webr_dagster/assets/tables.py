@@ -19,8 +19,8 @@ TABLES: dict[str, dict[str, str]] = {
     },
     "cleaned_pages": {
         "page_id": S, "domain": S, "url": S, "crawl_file": S, "record_offset": I, "title": S,
-        "author": S, "date": S, "language": S, "text": S, "words": I, "text_hash": S,
-        "extractor_version": S,
+        "author": S, "date": S, "language": S, "language_score": F, "declared_language": S,
+        "text": S, "words": I, "text_hash": S, "extractor_version": S,
     },
     "page_rejections": {
         "page_id": S, "domain": S, "url": S, "crawl_file": S, "record_offset": I, "stage": S,
@@ -41,6 +41,7 @@ TABLES: dict[str, dict[str, str]] = {
 }
 TABLES["filtered_pairs"] = {
     **TABLES["pairs"], "user_content": S, "kept": B, "drop_reason": S, "duplicate_of": S,
+    "stripped": S,
 }
 TABLES["sft_splits"] = {
     "prompt_id": S, "split": S, "messages": S, "source_url": S, "domain": S, "page_id": S,

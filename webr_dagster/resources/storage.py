@@ -10,8 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from dagster import MetadataValue, TableColumn, TableSchema
 from dagster_duckdb import DuckDBIOManager, DuckDBResource
 from dagster_duckdb_pandas import DuckDBPandasTypeHandler
+
+from ..webr.variants import DEFAULT
 
 # Not "warehouse": DuckDB finds a schema named like the database file's stem ambiguous.
 SCHEMA = "webr"
@@ -100,20 +103,31 @@ class WebRHome:
 
 
 class EmptyTablesPandasTypeHandler(DuckDBPandasTypeHandler):
-    """Like the stock handler, but an empty frame still creates its (typed) table.
+    """Like the stock handler, but an empty frame still creates its (typed) table, and a
+    table made by an older version gets the columns it lacks.
 
     The stock handler skips empty frames, so a stage that kept nothing in its first
-    partition leaves no table and every downstream read fails.
+    partition leaves no table and every downstream read fails. It also inserts by
+    position, so a column added to a stage's schema would break every existing warehouse
+    (or, worse, shift values into the wrong columns); rows are inserted by name instead,
+    and older rows read NULL in a new column.
     """
 
     def handle_output(self, context, table_slice, obj: pd.DataFrame, connection):
-        if obj.empty:
-            connection.execute(
-                f"CREATE TABLE IF NOT EXISTS {table_slice.schema}.{table_slice.table} "
-                "AS SELECT * FROM obj"
-            )
-            return
-        return super().handle_output(context, table_slice, obj, connection)
+        table = f"{table_slice.schema}.{table_slice.table}"
+        connection.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM obj")
+        if not connection.fetchall():  # the table existed: add what it lacks, then insert
+            existing = {row[0] for row in connection.execute(f"DESCRIBE {table}").fetchall()}
+            for name, kind, *_ in connection.execute("DESCRIBE SELECT * FROM obj").fetchall():
+                if name not in existing:
+                    connection.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {kind}')
+            if not obj.empty:
+                connection.execute(f"INSERT INTO {table} BY NAME SELECT * FROM obj")
+        count = "dagster/partition_row_count" if context.has_partition_key else "dagster/row_count"
+        context.add_output_metadata({count: len(obj), "dagster/storage_kind": "duckdb",
+                                     "dataframe_columns": MetadataValue.table_schema(
+            TableSchema(columns=[TableColumn(name=str(name), type=str(dtype))
+                                 for name, dtype in obj.dtypes.items()]))})
 
 
 class WarehouseIOManager(DuckDBIOManager):
@@ -128,8 +142,15 @@ class WarehouseIOManager(DuckDBIOManager):
         return pd.DataFrame
 
 
-def warehouse_io_manager(home: WebRHome) -> WarehouseIOManager:
-    return WarehouseIOManager(database=str(home.warehouse), schema=SCHEMA)
+def variant_schema(variant: str) -> str:
+    """The warehouse schema of a variant's tables: `webr` for the method as published,
+    `webr_wi_only`, ... for the ablations (one file; the call ledger is shared)."""
+    return SCHEMA if variant == DEFAULT else f"{SCHEMA}_{variant.replace('-', '_')}"
+
+
+def warehouse_io_manager(home: WebRHome, schema: str = SCHEMA) -> WarehouseIOManager:
+    """``schema``: where the assets' tables go (a run variant's own, e.g. `webr_wi_only`)."""
+    return WarehouseIOManager(database=str(home.warehouse), schema=schema)
 
 
 def warehouse_resource(home: WebRHome) -> DuckDBResource:

@@ -2,6 +2,7 @@
 extract one page, or open the UI.
 
     webr run [PATH...] [--sample] [--limit N] [--max-cost USD] [--test-share F]
+             [--variant NAME]
     webr estimate [PATH...] [--sample] [--limit N]
     webr extract FILE [--url URL]
     webr doctor
@@ -48,7 +49,8 @@ def _runner(args):
 
     return Runner(max_cost_usd=getattr(args, "max_cost", None),
                   pages_per_domain_limit=args.limit,
-                  test_share=getattr(args, "test_share", None))
+                  test_share=getattr(args, "test_share", None),
+                  variant=getattr(args, "variant", None))
 
 
 def _index(runner, sources):
@@ -210,6 +212,7 @@ def run_command(args: argparse.Namespace) -> int:
     runner = _runner(args)
     _say(f"webr: {len(sources)} crawl source(s); model {runner.llm.model_name}; "
          f"home {runner.home.root}")
+    _say(_variant_line(runner))
     outcome = RunOutcome()
     signum = run_stoppable(lambda: _run_all(runner, sources, outcome))
     llm = runner.llm_totals()
@@ -226,6 +229,17 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"webr run FAILED: {verdict}", file=sys.stderr, flush=True)
         return 1
     return 0
+
+
+def _variant_line(runner) -> str:
+    from .resources.environment import variant_schema
+    from .webr.variants import get_variant
+
+    settings = runner.resources["settings"]
+    return (f"variant {settings.variant} ({get_variant(settings.variant).description}): "
+            f"export folder {settings.export_dir}, warehouse schema "
+            f"{variant_schema(settings.variant)}; calls other variants paid for come from "
+            "the ledger")
 
 
 def run_stoppable(work) -> int | None:
@@ -276,9 +290,10 @@ def estimate_command(args: argparse.Namespace) -> int:
     """Index and clean (no LLM), then add up each page's expected calls and tokens."""
     import duckdb
 
-    from .resources.storage import SCHEMA
+    from .resources.storage import variant_schema
     from .webr.estimate import CallEstimate, estimate_page
-    from .webr.sampling import plan_page
+    from .webr.prompts import load_templates
+    from .webr.variants import plan_variant
 
     sources = _sources(args)
     if not sources:
@@ -286,19 +301,22 @@ def estimate_command(args: argparse.Namespace) -> int:
         return 2
     runner = _runner(args)
     index = _index(runner, sources)
-    for domain in sorted(index.pages_by_domain):
-        runner.clean(domain)
-    settings, llm = runner.resources["settings"], runner.llm
     domains = sorted(index.pages_by_domain)
+    for batch in runner.domain_batches(domains):
+        runner.clean(batch)
+    settings, llm = runner.resources["settings"], runner.llm
     with duckdb.connect(str(runner.home.warehouse), read_only=True) as con:
         pages = con.execute(
-            f"SELECT page_id, text FROM {SCHEMA}.cleaned_pages WHERE domain IN "
+            f"SELECT page_id, text FROM {variant_schema(settings.variant)}.cleaned_pages "
+            "WHERE domain IN "
             "(SELECT unnest(?))", [domains]).fetchall()
     total = CallEstimate()
+    templates = load_templates(settings.templates_path)
+    cut = llm.input_cut(settings.max_input_chars).chars  # the cut the LLM stages use
     for page_id, text in pages:
-        plan = plan_page(page_id, text, settings.seed, settings.sampling_mode,
-                         settings.max_input_chars)
-        total += estimate_page(plan, text, settings.max_input_chars, llm.max_tokens)
+        plan = plan_variant(page_id, text, settings.seed, settings.sampling_mode, cut,
+                            settings.variant)
+        total += estimate_page(plan, text, cut, llm.max_tokens, templates, settings.variant)
     cost = estimated_cost(llm, total)
     _say(f"estimate for {len(pages)} pages in {len(domains)} domains, model {llm.model_name}:")
     _say(f"  calls              {total.calls}")
@@ -388,6 +406,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-failed-share", type=float, default=0.5,
                      help="exit non-zero when more than this share of the LLM calls sent "
                      "failed (0.5)")
+    from .webr.variants import VARIANTS
+
+    run.add_argument("--variant", choices=list(VARIANTS),
+                     help="one of the paper's ablations, for this run (WEBR_VARIANT; "
+                     "default: the method as published); its own export folder "
+                     "(exports/webr-sft-NAME) and warehouse schema (webr_NAME)")
     run.set_defaults(handler=run_command)
     ui = commands.add_parser("ui", help="open the Dagster UI (dagster dev) on this project")
     ui.add_argument("--port", type=int, default=3000)

@@ -13,6 +13,7 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter, materialize
 
 from .assets import ALL_ASSETS
 from .checks import ALL_CHECKS
+from .failures import failure_cause, tag_failure_cause
 from .instance import WAREHOUSE_POOL, ensure_dagster_home
 from .jobs import DOMAIN_ASSETS
 from .partitions import crawl_source_partitions, domain_batches, domain_partitions, range_tags
@@ -27,6 +28,7 @@ CLEANING_ASSETS = ["raw_pages", "cleaned_pages", "page_rejections"]
 IN_PROGRESS = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
 POOL_POLL_S = 1.0
 PID_TAG = "webr/pid"  # the process of a `webr run`, to tell a killed one from a live one
+VARIANT_TAG = "webr/variant"  # the ablation a run built (WebRSettings.variant)
 
 
 def metadata_of(result, asset_name: str, key: str, default=0):
@@ -54,17 +56,8 @@ def metadata_by_domain(result) -> dict[str, dict[str, dict]]:
 
 
 def failure_of(result) -> tuple[str, str] | None:
-    """(error class, message) of a failed run's first failed step: the user code's own
-    error, not Dagster's wrapper around it."""
-    for event in result.get_step_failure_events():
-        error = event.step_failure_data.error
-        while error.cause is not None and error.cls_name.startswith("Dagster"):
-            error = error.cause
-        message = error.message.strip().splitlines()[0] if error.message else ""
-        # Dagster's text starts with the error's qualified class name: say it once.
-        message = message.split(f"{error.cls_name}: ", 1)[-1]
-        return error.cls_name, message
-    return None
+    """(error class, message) of a failed run's first failed step."""
+    return failure_cause(result.get_step_failure_events())
 
 
 @dataclass
@@ -91,10 +84,14 @@ class Runner:
 
     def _materialize(self, selection, partition_key=None, raise_on_error=True, tags=None):
         self.wait_for_the_warehouse()
-        return materialize(self.definitions, selection=selection, partition_key=partition_key,
-                           tags={**(tags or {}), PID_TAG: str(os.getpid())},
-                           instance=self.instance, resources=self.resources,
-                           run_config=QUIET_RUN_CONFIG, raise_on_error=raise_on_error)
+        result = materialize(self.definitions, selection=selection, partition_key=partition_key,
+                             tags={**(tags or {}), PID_TAG: str(os.getpid()),
+                                   VARIANT_TAG: self.resources["settings"].variant},
+                             instance=self.instance, resources=self.resources,
+                             run_config=QUIET_RUN_CONFIG, raise_on_error=raise_on_error)
+        if not result.success:  # the UI's runs are tagged by failure_cause_sensor
+            tag_failure_cause(self.instance, result.run_id, result.get_step_failure_events())
+        return result
 
     def wait_for_the_warehouse(self) -> None:
         """Wait while a run launched elsewhere (the UI, a sensor, a backfill) holds the
@@ -167,8 +164,9 @@ class Runner:
         if run is not None:
             self.instance.report_run_canceled(run, message=f"stopped: {reason}")
 
-    def clean(self, domain: str):
-        return self._materialize(CLEANING_ASSETS, domain)
+    def clean(self, batch: list[str]):
+        """Index-free cleaning of a contiguous range of domains, in one run."""
+        return self._materialize(CLEANING_ASSETS, tags=range_tags(batch))
 
     def domain_batches(self, domains: list[str]) -> list[list[str]]:
         ordered = self.instance.get_dynamic_partitions(domain_partitions.name)

@@ -8,9 +8,10 @@ from dagster import AssetExecutionContext, AutomationCondition, MetadataValue, O
 from ..instance import WAREHOUSE_POOL
 from ..resources.settings import WebRSettings
 from ..webr.export import export_dataset
-from ..webr.postprocess import find_near_duplicates, mix_targets, take_by_targets
+from ..webr.postprocess import find_near_duplicates, mix_ratios, mix_targets, take_by_targets
 from ..webr.sampling import ROLE_WEIGHTS, WI, WR, unit_hash
 from ..webr.splits import assign_splits, prompt_id, sft_messages
+from ..webr.variants import get_variant
 from .metadata import counts, preview
 from .tables import conform
 
@@ -63,15 +64,20 @@ def sft_splits(
                                  "crawl_file", "record_offset")},
         })
     role_counts = {role: sum(r["role"] == role for r in rows) for role in (WI, WR)}
+    ratios = mix_ratios(rows)
     notes = {
         "model": ", ".join(sorted({r["model"] for r in rows})) or "none",
         "pages with a kept pair": len(kept),
         "dropped as near-duplicates across domains": len(kept) - len(deduped),
         "trimmed by the WI:WR mix": len(trimmed),
-        "mix": "WI : WR = 2 : 1 and all : part = 1 : 1 within "
-               f"{settings.mix_tolerance:.0%}, trimming only the over-represented side",
+        "mix": f"WI : WR brought to 2 : 1 within {settings.mix_tolerance:.0%} by trimming "
+               "only the over-represented role (its larger scope first); all : part is "
+               "1 : 1 within each role by assignment, on average, and not trimmed",
+        "measured mix": ", ".join(f"{name} = {value if value is not None else 'n/a'}"
+                                  for name, value in ratios.items()),
         "seed": settings.seed,
         "test share": settings.test_share,
+        "variant": f"{settings.variant} ({get_variant(settings.variant).description})",
     }
     split_counts = export_dataset(rows, settings.export_dir, LINEAGE, notes)
     frame = conform(
@@ -86,7 +92,8 @@ def sft_splits(
             "split_counts": MetadataValue.json(split_counts),
             "role_counts": MetadataValue.json(role_counts),
             "scope_counts": scope_counts,
-            "wi_to_wr": round(role_counts[WI] / role_counts[WR], 3) if role_counts[WR] else None,
+            "wi_to_wr": ratios["WI : WR"],
+            "mix_ratios": MetadataValue.json(ratios),
             "trimmed_by_mix": len(trimmed),
             "cross_domain_duplicates": len(kept) - len(deduped),
             "export_dir": MetadataValue.path(str(settings.export_dir)),

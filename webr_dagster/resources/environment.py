@@ -11,12 +11,15 @@ import os
 
 from dagster import EnvVar
 
+from ..webr.prompts import load_templates
+from ..webr.variants import DEFAULT, get_variant
 from .llm import LLMResource
 from .settings import WebRSettings
-from .storage import WebRHome, warehouse_io_manager, warehouse_resource
+from .storage import WebRHome, variant_schema, warehouse_io_manager, warehouse_resource
 
-# The built-in 135M model rambles and is slow on a CPU: keep its answers and inputs short.
-LOCAL_MAX_TOKENS = 200
+# The built-in 135M model rambles and is slow on a CPU: keep its answers and inputs short
+# (a configured model gets max_tokens 4096 and a cut sized from its context window).
+LOCAL_MAX_TOKENS = 400
 LOCAL_MAX_INPUT_CHARS = 3000
 
 
@@ -40,7 +43,9 @@ def llm_from_env(home: WebRHome, **overrides) -> LLMResource:
     for name, key, kind in (
         ("WEBR_CONCURRENCY", "concurrency", int),
         ("WEBR_TEMPERATURE", "temperature", float),
+        ("WEBR_TOP_P", "top_p", float),
         ("WEBR_MAX_TOKENS", "max_tokens", int),
+        ("WEBR_CONTEXT_TOKENS", "context_tokens", int),
         ("WEBR_TIMEOUT_S", "timeout_s", float),
         ("WEBR_MAX_ATTEMPTS", "max_attempts", int),
         ("WEBR_CALL_PROCESSES", "call_processes", int),
@@ -62,11 +67,24 @@ def llm_from_env(home: WebRHome, **overrides) -> LLMResource:
     return LLMResource(**options)
 
 
+def variant_export_dir(home: WebRHome, variant: str) -> str:
+    """The export folder of a variant: `exports/webr-sft`, `exports/webr-sft-wi-only`, ..."""
+    return str(home.exports / ("webr-sft" if variant == DEFAULT else f"webr-sft-{variant}"))
+
+
 def settings_from_env(home: WebRHome, **overrides) -> WebRSettings:
-    options: dict = {"export_dir": str(home.exports / "webr-sft"), "webr_home": str(home.root)}
+    # WEBR_VARIANT (or a `variant` override, as `webr run --variant` passes): one of the
+    # paper's ablations, with its own export folder (and warehouse schema, see below).
+    variant = overrides.get("variant") or os.environ.get("WEBR_VARIANT") or DEFAULT
+    get_variant(variant)  # a mistyped variant fails before any run
+    options: dict = {"export_dir": variant_export_dir(home, variant),
+                     "webr_home": str(home.root), "variant": variant}
     if not os.environ.get("WEBR_MODEL"):
         options["max_input_chars"] = LOCAL_MAX_INPUT_CHARS
-    for name, key, kind in (("WEBR_SEED", "seed", int), ("WEBR_TEST_SHARE", "test_share", float)):
+    # WEBR_MAX_INPUT_CHARS: an explicit page cut (0: none); unset, the cut is sized from the
+    # model's context window (LLMResource.input_cut).
+    for name, key, kind in (("WEBR_SEED", "seed", int), ("WEBR_TEST_SHARE", "test_share", float),
+                            ("WEBR_MAX_INPUT_CHARS", "max_input_chars", int)):
         value = _number(name, kind)
         if value is not None:
             options[key] = value
@@ -75,16 +93,21 @@ def settings_from_env(home: WebRHome, **overrides) -> WebRSettings:
                                 if c.strip()]
     if os.environ.get("WEBR_DOMAIN_GROUPING"):
         options["domain_grouping"] = os.environ["WEBR_DOMAIN_GROUPING"]
+    if os.environ.get("WEBR_TEMPLATES"):
+        options["templates_path"] = os.path.abspath(os.environ["WEBR_TEMPLATES"])
     options.update({k: v for k, v in overrides.items() if v is not None})
+    load_templates(options.get("templates_path"))  # a bad templates file fails before any run
     return WebRSettings(**options)
 
 
 def resources_from_env(home: WebRHome | None = None, llm_overrides: dict | None = None,
                        **setting_overrides) -> dict:
     home = (home or WebRHome.from_env()).ensure()
+    settings = settings_from_env(home, **setting_overrides)
     return {
-        "io_manager": warehouse_io_manager(home),
+        # Each variant's tables in their own schema of the same file; the ledger is shared.
+        "io_manager": warehouse_io_manager(home, variant_schema(settings.variant)),
         "warehouse": warehouse_resource(home),
         "llm": llm_from_env(home, **(llm_overrides or {})),
-        "settings": settings_from_env(home, **setting_overrides),
+        "settings": settings,
     }

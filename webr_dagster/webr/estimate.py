@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .prompts import DEFAULT_TEMPLATES, TemplateSet
 from .sampling import WI, PagePlan, cap_text
+from .variants import DEFAULT, get_variant
 
 CHARS_PER_TOKEN = 4
 TOKENS_PER_WORD = 1.3
@@ -42,14 +43,20 @@ class CallEstimate:
 
 
 def estimate_page(plan: PagePlan, page_text: str, max_input_chars: int | None,
-                  max_tokens: int, templates: TemplateSet = DEFAULT_TEMPLATES) -> CallEstimate:
+                  max_tokens: int, templates: TemplateSet = DEFAULT_TEMPLATES,
+                  variant: str = DEFAULT) -> CallEstimate:
+    """``plan``: the page's plan under ``variant`` (``plan_variant``), whose role and
+    scope it already carries; the variant also says which calls are made."""
+    chosen = get_variant(variant)
     estimate = CallEstimate()
     sampled = len(plan.sampled_text)
     page_chars = len(cap_text(page_text, max_input_chars))
-    estimate.add(_tokens(len(templates.author_profile.body) + page_chars), PROFILE_TOKENS)
+    if chosen.profile:
+        estimate.add(_tokens(len(templates.author_profile.body) + page_chars), PROFILE_TOKENS)
     request_tokens = min(max_tokens, int(plan.word_limit * TOKENS_PER_WORD))
-    template = templates.request(plan.role, plan.scope)
-    estimate.add(_tokens(len(template.body) + sampled) + PROFILE_TOKENS, request_tokens)
+    template = templates.request(plan.role, plan.scope, profile=chosen.profile)
+    estimate.add(_tokens(len(template.body) + sampled)
+                 + (PROFILE_TOKENS if chosen.profile else 0), request_tokens)
     request_chars = request_tokens * CHARS_PER_TOKEN
     if plan.role == WI:
         estimate.add(_tokens(len(templates.wi_response.body) + sampled + request_chars),
@@ -57,6 +64,7 @@ def estimate_page(plan: PagePlan, page_text: str, max_input_chars: int | None,
     else:
         answer = min(max_tokens, 500)
         estimate.add(_tokens(len(templates.wr_answer.body) + request_chars), answer)
-        estimate.add(_tokens(len(templates.wr_refine.body) + sampled + request_chars
-                             + answer * CHARS_PER_TOKEN), answer)
+        if chosen.refine:
+            estimate.add(_tokens(len(templates.wr_refine.body) + sampled + request_chars
+                                 + answer * CHARS_PER_TOKEN), answer)
     return estimate

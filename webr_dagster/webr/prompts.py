@@ -35,6 +35,11 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     "wi_request_part": _REQUEST_FIELDS,
     "wr_request_all": _REQUEST_FIELDS,
     "wr_request_part": _REQUEST_FIELDS,
+    # the `no-profile` variant's requests: the same asks, no author profile
+    "wi_request_all_no_profile": _REQUEST_FIELDS - {"profile"},
+    "wi_request_part_no_profile": _REQUEST_FIELDS - {"profile"},
+    "wr_request_all_no_profile": _REQUEST_FIELDS - {"profile"},
+    "wr_request_part_no_profile": _REQUEST_FIELDS - {"profile"},
     "wi_response": frozenset({"text", "request"}),
     "wr_answer": frozenset({"request"}),
     "wr_refine": frozenset({"text", "request", "answer"}),
@@ -82,10 +87,16 @@ class TemplateSet:
     wi_response: Template
     wr_answer: Template
     wr_refine: Template
+    wi_request_all_no_profile: Template
+    wi_request_part_no_profile: Template
+    wr_request_all_no_profile: Template
+    wr_request_part_no_profile: Template
 
-    def request(self, role: str, scope: str) -> Template:
-        """The request template of a page's role (WI / WR) and scope (all / part)."""
-        return getattr(self, _REQUEST_NAMES[(role, scope)])
+    def request(self, role: str, scope: str, profile: bool = True) -> Template:
+        """The request template of a page's role (WI / WR) and scope (all / part); with
+        ``profile=False``, its version without the author profile."""
+        name = _REQUEST_NAMES[(role, scope)]
+        return getattr(self, name if profile else f"{name}_no_profile")
 
     def __iter__(self):
         return (getattr(self, f.name) for f in fields(self))

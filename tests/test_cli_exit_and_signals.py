@@ -15,6 +15,7 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from tests.support.ledger import ledger_ok_wire_keys
 from tests.support.loopback_openai import LoopbackOpenAI
 from webr_dagster.cli import main
+from webr_dagster.failures import FAILURE_TAG
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,6 +51,10 @@ def test_every_call_failing_on_many_domains_stops_early(webr_env, monkeypatch, t
         assert server.requests_total < 20 + 32
     captured = capsys.readouterr()
     assert "answered none of the first 20 calls" in _failure_line(captured.err)
+    # The failed Dagster run names its cause in a tag the runs list shows.
+    [failed] = DagsterInstance.get().get_runs(RunsFilter(statuses=[DagsterRunStatus.FAILURE]))
+    assert failed.tags[FAILURE_TAG].startswith("ModelNotAnswering: ")
+    assert "answered none of the first 20 calls" in failed.tags[FAILURE_TAG]
 
 
 def test_pages_kept_but_no_example_exits_non_zero(webr_env, monkeypatch, capsys):

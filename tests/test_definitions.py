@@ -34,7 +34,8 @@ def test_asset_graph_lineage_and_partitions(tmp_path, monkeypatch):
         assert (partitions.name if partitions else None) == expected, asset
     assert graph.get(AssetKey("crawl_index")).partitions_def.name == "crawl_source"
     assert {job.name for job in defs.jobs} >= {"index_crawl_source", "webr_domain", "webr_splits"}
-    assert {s.name for s in defs.sensors} == {"crawl_landing_sensor", "indexed_domains_sensor"}
+    assert {s.name for s in defs.sensors} == {"crawl_landing_sensor", "indexed_domains_sensor",
+                                              "failure_cause_sensor"}
 
 
 def _cli(args, tmp_path):

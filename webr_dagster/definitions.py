@@ -11,6 +11,7 @@ from dagster import Definitions, in_process_executor
 
 from .assets import ALL_ASSETS
 from .checks import ALL_CHECKS
+from .failures import failure_cause_sensor
 from .instance import ensure_dagster_home, limit_warehouse_pool_in_storage
 from .jobs import domain_pipeline_job, index_crawl_source_job, splits_job
 from .resources.environment import resources_from_env
@@ -31,7 +32,7 @@ defs = Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
     jobs=[index_crawl_source_job, domain_pipeline_job, splits_job],
-    sensors=[crawl_landing_sensor, indexed_domains_sensor],
+    sensors=[crawl_landing_sensor, indexed_domains_sensor, failure_cause_sensor],
     resources=resources_from_env(),
     executor=in_process_executor,
 )

@@ -6,7 +6,9 @@ partitions (each still gets its own materialization and metadata), paying Dagste
 start-up and the LLM client's start-up once per batch instead of once per domain.
 """
 
+import functools
 import warnings
+from contextlib import contextmanager
 
 from dagster import BackfillPolicy, DynamicPartitionsDefinition
 
@@ -55,3 +57,29 @@ def domains_of(context) -> list[str]:
     if key_range.start == key_range.end:
         return [key_range.start]
     return list(context.partition_keys)
+
+
+@contextmanager
+def partitions_read_once(instance):
+    """Answer the instance's dynamic-partition lookups from memory for a moment.
+
+    ``add_asset_metadata(partition_key=...)`` checks the key against the run's range by
+    listing every partition of the definition from storage, twice per call: with 200
+    domains per run and 10,000 known, that listing was the largest per-domain cost after
+    the event writes. Nothing adds partitions while a step records its metadata.
+    """
+    listed = functools.lru_cache(maxsize=None)(instance.get_dynamic_partitions)
+    members: dict[str, frozenset[str]] = {}
+
+    def has_partition(partitions_def_name: str, partition_key: str) -> bool:
+        if partitions_def_name not in members:
+            members[partitions_def_name] = frozenset(listed(partitions_def_name))
+        return partition_key in members[partitions_def_name]
+
+    instance.get_dynamic_partitions = listed
+    instance.has_dynamic_partition = has_partition
+    try:
+        yield
+    finally:
+        del instance.get_dynamic_partitions, instance.has_dynamic_partition
+

@@ -10,9 +10,12 @@ from ..instance import WAREHOUSE_POOL
 from ..partitions import domain_backfill_policy, domain_partitions
 from ..resources.settings import WebRSettings
 from ..webr.postprocess import (
+    DEDUP_FEATURES,
     clean_generated,
     drop_reason,
     find_near_duplicates,
+    generation_drop_reason,
+    strip_chatty_wrapping,
     strip_improved_answer_preamble,
 )
 from ..webr.prompts import user_turn
@@ -22,16 +25,24 @@ from .tables import conform
 
 
 def apply_rules(pairs: pd.DataFrame) -> pd.DataFrame:
-    """Clean texts and mark pairs the method drops (failed calls, empties, refusals)."""
+    """Clean texts and mark pairs the method drops (failed or truncated calls, empties,
+    refusals). ``stripped`` says what the clean-up removed, e.g. "request:preamble"."""
     rows = []
     for pair in pairs.to_dict("records"):
-        request = clean_generated(pair["request"])
-        response = clean_generated(pair["response"])
+        request, request_stripped = strip_chatty_wrapping(clean_generated(pair["request"]))
+        response, response_stripped = strip_chatty_wrapping(clean_generated(pair["response"]))
+        stripped = ([f"request:{label}" for label in request_stripped]
+                    + [f"response:{label}" for label in response_stripped])
         if pair["role"] == WR:
-            response = strip_improved_answer_preamble(response).strip()
-        if pair["status"] != "ok":
-            reason = f"generation_{pair['status']}"
-        else:
+            # After the chatty clean-up: "Here is the improved answer:" on its own line is
+            # already gone by then, so this rule no longer eats the first paragraph of the
+            # answer when the model put no blank line after its announcement.
+            refined = strip_improved_answer_preamble(response).strip()
+            if refined != response:
+                stripped.append("response:improved_answer")
+            response = refined
+        reason = generation_drop_reason(pair["status"])
+        if reason is None:
             reason = drop_reason(request, response)
         rows.append({
             **pair,
@@ -42,11 +53,13 @@ def apply_rules(pairs: pd.DataFrame) -> pd.DataFrame:
             "kept": reason is None,
             "drop_reason": reason,
             "duplicate_of": None,
+            "stripped": ",".join(stripped) or None,
         })
     return conform(rows, "filtered_pairs")
 
 
-def mark_near_duplicates(frame: pd.DataFrame, threshold: float, num_perm: int) -> pd.DataFrame:
+def mark_near_duplicates(frame: pd.DataFrame, threshold: float, num_perm: int,
+                         features: str | int = DEDUP_FEATURES) -> pd.DataFrame:
     """MinHash-LSH dedup of requests within WI and within WR; the earliest crawled wins."""
     frame = frame.copy()
     for role in (WI, WR):
@@ -54,7 +67,8 @@ def mark_near_duplicates(frame: pd.DataFrame, threshold: float, num_perm: int) -
             ["crawl_file", "record_offset", "page_id"]
         )
         duplicates = find_near_duplicates(
-            list(zip(candidates["page_id"], candidates["request"])), threshold, num_perm
+            list(zip(candidates["page_id"], candidates["request"])), threshold, num_perm,
+            features,
         )
         hit = frame["page_id"].isin(duplicates) & (frame["role"] == role)
         frame.loc[hit, "kept"] = False
@@ -70,8 +84,9 @@ def mark_near_duplicates(frame: pd.DataFrame, threshold: float, num_perm: int) -
     group_name="filtered",
     metadata={"partition_expr": "domain"},
     description="All WI and WR pairs of the domain after post-processing: cleaned request "
-    "and response, the final user turn, and kept / drop_reason (failed generation, empty, "
-    "refusal, near-duplicate request within the role).",
+    "and response (what the clean-up removed in stripped), the final user turn, and kept / "
+    "drop_reason (failed generation, truncated reply, empty, refusal, near-duplicate "
+    "request within the role).",
 )
 def filtered_pairs(
     context: AssetExecutionContext,
@@ -84,7 +99,8 @@ def filtered_pairs(
     # Near-duplicates are removed within each domain here (across domains in sft_splits),
     # so a domain's result does not depend on which domains share its run.
     frame = conform(pd.concat(
-        [mark_near_duplicates(part, settings.dedup_threshold, settings.dedup_permutations)
+        [mark_near_duplicates(part, settings.dedup_threshold, settings.dedup_permutations,
+                              settings.dedup_features)
          for _, part in ruled.groupby("domain", sort=False)] or [ruled],
         ignore_index=True), "filtered_pairs")
     per_domain(context, frame, summarize_filtered)
@@ -99,11 +115,15 @@ def filtered_pairs(
     )
 
 
-def summarize_filtered(part: pd.DataFrame) -> dict:
-    kept = part[part["kept"].astype(bool)]
+def summarize_filtered(rows: list[dict]) -> dict:
+    kept = [row for row in rows if row["kept"]]
     return {
-        "pairs": len(part),
+        "pairs": len(rows),
         "kept": len(kept),
-        "drop_reasons": counts(part.loc[~part["kept"].astype(bool), "drop_reason"]),
-        "kept_by_role_scope": counts(kept["role"] + "-" + kept["scope"]),
+        "drop_reasons": counts(row["drop_reason"] for row in rows if not row["kept"]),
+        "kept_by_role_scope": counts(f"{row['role']}-{row['scope']}" for row in kept),
+        # per label, not per combination: "request:preamble,response:quotes" counts once
+        # under each, so the numbers say how often each clean-up fired.
+        "stripped": counts(label for row in rows if row["stripped"]
+                           for label in row["stripped"].split(",")),
     }

@@ -22,7 +22,7 @@ from dagster_duckdb import DuckDBResource
 from ..instance import WAREHOUSE_POOL
 from ..partitions import domain_backfill_policy, domain_partitions, domains_of
 from ..resources.settings import WebRSettings
-from ..resources.storage import SCHEMA, WebRHome
+from ..resources.storage import SCHEMA, WebRHome, variant_schema
 from ..webr.extract import EXTRACTOR_VERSION, extract_main_text, text_record
 from ..webr.quality import assess, normalized_text_hash
 from ..webr.readers import read_records
@@ -121,22 +121,23 @@ def _clean_one(args: tuple[str, str | None, str]):
     return text_record(body)
 
 
-def stored_text_hashes(warehouse: DuckDBResource, domains: list[str],
-                       hashes) -> dict[str, str]:
-    """Text hash -> page id for pages that domains outside ``domains`` already keep."""
+def stored_text_hashes(warehouse: DuckDBResource, domains: list[str], hashes,
+                       schema: str = SCHEMA) -> dict[str, str]:
+    """Text hash -> page id for pages that domains outside ``domains`` already keep
+    (in ``schema``: the run variant's own tables)."""
     wanted = [h for h in hashes if h]
     if not wanted:
         return {}
     with warehouse.get_connection() as con:
         exists = con.execute(
             "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema = ? AND table_name = 'cleaned_pages'", [SCHEMA]).fetchone()[0]
+            "WHERE table_schema = ? AND table_name = 'cleaned_pages'", [schema]).fetchone()[0]
         if not exists:
             return {}
         rows = con.execute(
             f"""
             SELECT text_hash, min_by(page_id, crawl_file || ':' || record_offset)
-            FROM {SCHEMA}.cleaned_pages
+            FROM {schema}.cleaned_pages
             WHERE domain NOT IN (SELECT unnest(?)) AND text_hash IN (SELECT unnest(?))
             GROUP BY text_hash
             """,
@@ -156,8 +157,9 @@ def clean_bodies(frame: pd.DataFrame) -> list:
     jobs = list(zip(frame["content_type"], frame["url"], frame["body"]))
     workers = os.cpu_count() or 1
     if len(jobs) >= PARALLEL_EXTRACTION_MIN_PAGES and workers > 1:
-        # The extractors load parts of themselves on first use; doing that once here means
-        # every forked worker starts warm instead of paying it again.
+        # The extractors and the language identifier (its model: quality._identifier) load
+        # on first use; doing that once here means every forked worker starts warm instead
+        # of paying it again.
         extract_main_text(_WARM_UP_PAGE, "https://warm-up.invalid/")
         # A forked worker's garbage collector would otherwise walk every object it
         # inherits (a run process holds many), touching and copying their memory
@@ -183,7 +185,8 @@ def clean_bodies(frame: pd.DataFrame) -> list:
         "cleaned_pages": AssetOut(
             metadata=DOMAIN,
             description="Main text of each kept page (trafilatura for HTML; text passes "
-            "through), with title, author, date, language and word count; pages failing the "
+            "through), with title, author, date, language (identified from the text, with the "
+            "identifier's score, and the page's declared lang) and word count; pages failing the "
             "language, length or quality checks, or repeating a page already kept in any "
             "crawl, are left out.",
         ),
@@ -215,7 +218,8 @@ def cleaned_pages_and_rejections(
     extractions = clean_bodies(raw_pages[~oversized])
     hashes = [normalized_text_hash(e.text) if e is not None else None for e in extractions]
     # Exact duplicates across every crawl seen so far: the page stored first wins.
-    first_by_hash = stored_text_hashes(warehouse, domains_of(context), hashes)
+    first_by_hash = stored_text_hashes(warehouse, domains_of(context), hashes,
+                                       variant_schema(settings.variant))
     kept = []
     for page, extracted, text_hash in zip(pages, extractions, hashes):
         base = {k: page[k] for k in ("page_id", "domain", "url", "crawl_file", "record_offset")}
@@ -223,7 +227,7 @@ def cleaned_pages_and_rejections(
         if extracted is None or not extracted.text.strip():
             verdict = ("empty_extraction", "no main text found")
         else:
-            verdict = assess(extracted.text, extracted.language, languages=settings.languages,
+            verdict = assess(extracted.text, extracted.identified, languages=settings.languages,
                              min_words=settings.min_words, max_words=settings.max_words)
         if verdict is None and text_hash in first_by_hash:
             verdict = ("duplicate", f"same text as page {first_by_hash[text_hash]}")
@@ -239,6 +243,8 @@ def cleaned_pages_and_rejections(
                 "author": extracted.author,
                 "date": extracted.date,
                 "language": extracted.language,
+                "language_score": extracted.language_score,
+                "declared_language": extracted.declared_language,
                 "text": extracted.text,
                 "words": extracted.words,
                 "text_hash": text_hash,
@@ -247,11 +253,11 @@ def cleaned_pages_and_rejections(
         )
     cleaned = conform(kept, "cleaned_pages")
     rejections = conform(rejected, "page_rejections")
-    per_domain(context, cleaned, lambda part: {"pages": len(part),
-                                               "words_total": int(part["words"].sum())},
+    per_domain(context, cleaned, lambda rows: {"pages": len(rows),
+                                               "words_total": sum(r["words"] for r in rows)},
                output_name="cleaned_pages")
-    per_domain(context, rejections, lambda part: {"rejected": len(part),
-                                                  "reasons": counts(part["reason"])},
+    per_domain(context, rejections, lambda rows: {"rejected": len(rows),
+                                                  "reasons": counts(r["reason"] for r in rows)},
                output_name="page_rejections")
     yield Output(
         cleaned,

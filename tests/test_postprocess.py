@@ -3,7 +3,7 @@
 import pytest
 
 from webr_dagster.webr.postprocess import (
-    drop_reason, find_near_duplicates, generation_drop_reason, is_refusal, mix_targets,
+    drop_reason, find_near_duplicates, generation_drop_reason, is_refusal, mix_ratios, mix_targets,
     shingles, strip_chatty_wrapping, strip_improved_answer_preamble, take_by_targets,
 )
 from webr_dagster.webr.sampling import ROLE_WEIGHTS
@@ -184,6 +184,14 @@ def test_mix_targets_bring_wi_to_wr_within_tolerance():
     assert targets[WR_ALL] - targets[WR_PART] < 200 - 180
     wi_heavy = mix_targets({WI_ALL: 500, WI_PART: 400, WR_ALL: 100, WR_PART: 100}, ROLE_WEIGHTS)
     assert wi_heavy[WI_ALL] == wi_heavy[WI_PART] == 210
+
+
+def test_mix_ratios_are_measured_per_role():
+    rows = ([{"role": "WI", "scope": "all"}] * 4 + [{"role": "WI", "scope": "part"}] * 4
+            + [{"role": "WR", "scope": "all"}] * 3 + [{"role": "WR", "scope": "part"}])
+    assert mix_ratios(rows) == {"WI : WR": 2.0, "all : part in WI": 1.0,
+                                "all : part in WR": 3.0}
+    assert mix_ratios(rows[:8])["WI : WR"] is None
 
 
 def test_mix_keeps_balanced_sets_whole():

@@ -71,7 +71,8 @@ def test_web_en_1k_end_to_end_and_resume(webr_env, loopback, web_en_1k, capsys):
 def test_export_loads_with_datasets_and_duckdb(webr_env, loopback, corpora, capsys):
     assert main(["run", "--sample"]) == 0
     export = webr_env / "exports" / "webr-sft"
-    loaded = datasets.load_dataset(str(export))
+    # A cache of its own: datasets may otherwise answer from an earlier load's cache.
+    loaded = datasets.load_dataset(str(export), cache_dir=str(webr_env / "hf-cache"))
     assert set(loaded) == {"train_sft", "test_sft"}
     row = loaded["train_sft"][0]
     assert [m["role"] for m in row["messages"]] == ["user", "assistant"]

@@ -204,8 +204,9 @@ def test_catalog_select_materialize_backfill_in_a_real_browser(tmp_path, screens
                 browser.click("Array.from(document.querySelectorAll('[role=dialog] button'))"
                               ".find(b => b.innerText.trim() === 'All')", "All partitions")
                 try:
-                    browser.wait_js("document.querySelector('[role=dialog]').innerText"
-                                    f".includes('{len(HOSTS)} partitions')",
+                    # (the dialog re-renders while it loads: it may be absent a moment)
+                    browser.wait_js("document.querySelector('[role=dialog]')?.innerText"
+                                    f"?.includes('{len(HOSTS)} partitions')",
                                     "all partitions selected", timeout_s=10)
                     break
                 except TimeoutError:

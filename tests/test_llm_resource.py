@@ -248,3 +248,25 @@ def test_calls_run_in_process_when_workers_cannot_start(tmp_path, monkeypatch):
             [result] = session.run([one])
         assert result.ok and server.replies_ok == 1
         assert warnings and "did not start" in warnings[0]
+
+
+def test_a_failed_ledger_write_is_retried_by_the_next_flush(tmp_path, monkeypatch):
+    from webr_dagster.resources.call_ledger import CallLedger
+
+    failures = []
+    original = CallLedger.append
+
+    def fail_once(self, rows):
+        if rows and not failures:
+            failures.append(len(rows))
+            raise OSError("disk briefly full")
+        return original(self, rows)
+
+    monkeypatch.setattr(CallLedger, "append", fail_once)
+    with LoopbackOpenAI(latency_s=0.05) as server:
+        resource = _resource(server, tmp_path)
+        results, stats = _run(resource, 45)  # more than one batch of rows
+        assert failures and all(r.ok for r in results)
+        monkeypatch.undo()
+        _, again = _run(resource, 45, run_id="again")
+        assert again.cached == 45 and server.requests_total == 45

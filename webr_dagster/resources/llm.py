@@ -364,7 +364,15 @@ class LLMSession:
 
     def flush(self) -> None:
         rows, self._pending_rows = self._pending_rows, []
-        self.ledger.append(rows)
+        try:
+            self.ledger.append(rows)
+        except Exception as error:  # noqa: BLE001 - the rows are in the journal; try again
+            self._pending_rows = rows + self._pending_rows
+            if self.log is not None:
+                self.log.warning(f"ledger write failed ({error!r}); {len(rows)} replies "
+                                 "stay in the journal and are written with the next batch")
+            return
+        self.ledger.release_if_held_long()
 
     def close(self) -> None:
         self.flush()

@@ -98,9 +98,9 @@ MUTANTS = [
     Mutant("dedup-off-filtered", "near-duplicates removed (filtered_pairs, per domain)",
            "filtered_pairs does not call mark_near_duplicates",
            "webr_dagster/assets/filtered.py",
-           [("[mark_near_duplicates(part, settings.dedup_threshold, settings.dedup_permutations,\n"
-             "                              settings.dedup_features)",
-             "[part")],
+           [("    frame = mark_near_duplicates(ruled, settings.dedup_threshold, "
+             "settings.dedup_permutations,\n                                 settings.dedup_features)",
+             "    frame = ruled")],
            [ASSET_TESTS]),
     Mutant("dedup-3gram-default", "near-duplicates on word unigrams (the method's features)",
            "the default features are word 3-grams", "webr_dagster/webr/postprocess.py",

@@ -3,6 +3,8 @@
 Every pair stays in the table with ``kept`` and, when dropped, the reason, so a dropped
 example is as traceable as a kept one."""
 
+from collections import defaultdict
+
 import pandas as pd
 from dagster import AssetExecutionContext, Output, asset
 
@@ -19,7 +21,7 @@ from ..webr.postprocess import (
     strip_improved_answer_preamble,
 )
 from ..webr.prompts import user_turn
-from ..webr.sampling import WI, WR
+from ..webr.sampling import WR
 from .metadata import counts, per_domain, preview
 from .tables import conform
 
@@ -60,21 +62,24 @@ def apply_rules(pairs: pd.DataFrame) -> pd.DataFrame:
 
 def mark_near_duplicates(frame: pd.DataFrame, threshold: float, num_perm: int,
                          features: str | int = DEDUP_FEATURES) -> pd.DataFrame:
-    """MinHash-LSH dedup of requests within WI and within WR; the earliest crawled wins."""
-    frame = frame.copy()
-    for role in (WI, WR):
-        candidates = frame[(frame["role"] == role) & frame["kept"]].sort_values(
-            ["crawl_file", "record_offset", "page_id"]
-        )
-        duplicates = find_near_duplicates(
-            list(zip(candidates["page_id"], candidates["request"])), threshold, num_perm,
-            features,
-        )
-        hit = frame["page_id"].isin(duplicates) & (frame["role"] == role)
-        frame.loc[hit, "kept"] = False
-        frame.loc[hit, "drop_reason"] = "near_duplicate"
-        frame.loc[hit, "duplicate_of"] = frame.loc[hit, "page_id"].map(duplicates)
-    return frame
+    """MinHash-LSH dedup of requests within each domain and role; the earliest crawled
+    wins. Per domain (across domains is sft_splits' job), so a domain's result does not
+    depend on which domains share its run. Plain rows, not per-group frames: a batch has
+    hundreds of domains with a pair or two each."""
+    rows = frame.to_dict("records")
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for row in rows:
+        if row["kept"]:
+            groups[(row["domain"], row["role"])].append(row)
+    for group in groups.values():
+        group.sort(key=lambda r: (r["crawl_file"], r["record_offset"], r["page_id"]))
+        duplicates = find_near_duplicates([(r["page_id"], r["request"]) for r in group],
+                                          threshold, num_perm, features)
+        for row in group:
+            if row["page_id"] in duplicates:
+                row.update(kept=False, drop_reason="near_duplicate",
+                           duplicate_of=duplicates[row["page_id"]])
+    return conform(rows, "filtered_pairs")
 
 
 @asset(
@@ -96,13 +101,8 @@ def filtered_pairs(
 ) -> Output[pd.DataFrame]:
     pairs = pd.concat([instruction_side_pairs, response_side_pairs], ignore_index=True)
     ruled = apply_rules(pairs)
-    # Near-duplicates are removed within each domain here (across domains in sft_splits),
-    # so a domain's result does not depend on which domains share its run.
-    frame = conform(pd.concat(
-        [mark_near_duplicates(part, settings.dedup_threshold, settings.dedup_permutations,
-                              settings.dedup_features)
-         for _, part in ruled.groupby("domain", sort=False)] or [ruled],
-        ignore_index=True), "filtered_pairs")
+    frame = mark_near_duplicates(ruled, settings.dedup_threshold, settings.dedup_permutations,
+                                 settings.dedup_features)
     per_domain(context, frame, summarize_filtered)
     kept = frame[frame["kept"]]
     return Output(

@@ -133,6 +133,9 @@ def _run_all(runner, sources: list[str], outcome: RunOutcome) -> None:
     outcome.rejections.update({k: v for k, v in index.statuses.items() if k != "kept"})
     domains = sorted(index.pages_by_domain)
     outcome.domains = len(domains)
+    if domains:
+        first_batch = runner.domain_batches(domains)[0]
+        runner.llm.start_call_workers(sum(index.pages_by_domain[d] for d in first_batch))
     _run_domains(runner, domains, outcome)
     if stop_reason() or outcome.fatal:
         return

@@ -54,7 +54,7 @@ def per_domain(context, frame: pd.DataFrame, summarize, output_name: str = "resu
     ``summarize(rows of that domain, as dicts)``; a domain with no rows gets the summary
     of none. ``output_name`` is the asset's name in a multi-asset.
 
-    Summaries work on plain rows: a run covers up to 200 domains of a page or two, and
+    Summaries work on plain rows: a run covers up to DOMAINS_PER_RUN domains of a page or two, and
     pandas operations on 200 tiny frames per asset cost more than the pages' own work."""
     keys = domains_of(context)
     rows = frame.to_dict("records")

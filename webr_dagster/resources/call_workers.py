@@ -266,6 +266,14 @@ _pools: dict[tuple, CallWorkerPool] = {}
 _pools_lock = threading.Lock()
 
 
+def start_shared_pool(workers: int, setup: dict) -> None:
+    """``shared_pool`` for a background thread: a failure is left to the stage to report."""
+    try:
+        shared_pool(workers, setup)
+    except Exception:  # noqa: BLE001 - the stage starts the pool itself and says why not
+        pass
+
+
 def shared_pool(workers: int, setup: dict) -> CallWorkerPool:
     """One pool per configuration per process: start-up is paid once, not per asset."""
     key = (workers, repr(sorted(setup.items())))

@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import random
+import threading
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
@@ -235,6 +236,26 @@ class LLMResource(ConfigurableResource):
             "max_retries": 0,  # retries are the session's, with backoff and Retry-After
             **self.sampling_params,
         }
+
+    def call_workers_for(self, jobs: int) -> int:
+        """How many call worker processes a stage of ``jobs`` calls uses (0: none)."""
+        if self.call_processes is not None:
+            return self.call_processes
+        cores = os.cpu_count() or 1
+        # auto: worth the workers' start-up only for large stages
+        return cores if cores > 1 and jobs >= AUTO_WORKERS_MIN_JOBS else 0
+
+    def start_call_workers(self, jobs: int) -> None:
+        """Start, in the background, the call workers a stage of ``jobs`` calls will use,
+        so they import litellm (and load the built-in model) while the pages are being
+        indexed and cleaned rather than when the first call is due. The stage picks up
+        the same pool; if starting fails here, the stage tries again and reports it.
+        Spawned processes: nothing is forked from this (threaded) process."""
+        workers = self.call_workers_for(jobs)
+        if workers:
+            setup = self.litellm_setup(workers)
+            threading.Thread(target=call_workers.start_shared_pool, args=(workers, setup),
+                             name="call-workers-start", daemon=True).start()
 
     def litellm_setup(self, workers: int = 0) -> dict:
         """What a process needs to prepare litellm for this resource (see litellm_setup)."""
@@ -528,10 +549,8 @@ class LLMSession:
 
     def _start_transport(self, jobs: int) -> None:
         res = self.resource
-        workers = res.call_processes
+        workers = res.call_workers_for(jobs)
         cores = os.cpu_count() or 1
-        if workers is None:  # auto: worth the workers' start-up only for large stages
-            workers = cores if cores > 1 and jobs >= AUTO_WORKERS_MIN_JOBS else 0
         setup = res.litellm_setup(workers)
         if workers:
             try:

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 from dagster import MetadataValue, TableColumn, TableSchema
+from dagster._core.storage.db_io_manager import DbIOManager
 from dagster_duckdb import DuckDBIOManager, DuckDBResource
+from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasTypeHandler
 
 from ..webr.variants import DEFAULT
@@ -123,11 +125,36 @@ class EmptyTablesPandasTypeHandler(DuckDBPandasTypeHandler):
                     connection.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {kind}')
             if not obj.empty:
                 connection.execute(f"INSERT INTO {table} BY NAME SELECT * FROM obj")
-        count = "dagster/partition_row_count" if context.has_partition_key else "dagster/row_count"
-        context.add_output_metadata({count: len(obj), "dagster/storage_kind": "duckdb",
-                                     "dataframe_columns": MetadataValue.table_schema(
-            TableSchema(columns=[TableColumn(name=str(name), type=str(dtype))
-                                 for name, dtype in obj.dtypes.items()]))})
+        if _many_partitions(table_slice):  # each domain's own count is in its metadata
+            count = "run_rows"
+        else:
+            count = "dagster/partition_row_count" if context.has_partition_key \
+                else "dagster/row_count"
+        metadata = {count: len(obj), "dagster/storage_kind": "duckdb"}
+        if not _many_partitions(table_slice):
+            # Output metadata is copied into every partition's materialization: a run of
+            # 1,000 domains would store the column list 1,000 times (5 KB each).
+            metadata["dataframe_columns"] = MetadataValue.table_schema(TableSchema(columns=[
+                TableColumn(name=str(name), type=str(dtype)) for name, dtype in obj.dtypes.items()]))
+        context.add_output_metadata(metadata)
+
+
+def _many_partitions(table_slice) -> bool:
+    return any(len(dimension.partitions) > 1 for dimension in table_slice.partition_dimensions
+               if isinstance(dimension.partitions, list))
+
+
+class WarehouseDbClient(DuckDbClient):
+    @staticmethod
+    def get_select_statement(table_slice) -> str:
+        """The output's "Query" metadata (reads use the stock statement). For a batch of
+        domains it names the table and the partition column instead of listing every
+        domain: the text is copied into each domain's materialization."""
+        if _many_partitions(table_slice):
+            [dimension] = table_slice.partition_dimensions
+            return (f"SELECT * FROM {table_slice.schema}.{table_slice.table} "
+                    f"WHERE {dimension.partition_expr} = '<this partition>'")
+        return DuckDbClient.get_select_statement(table_slice)
 
 
 class WarehouseIOManager(DuckDBIOManager):
@@ -140,6 +167,12 @@ class WarehouseIOManager(DuckDBIOManager):
     @staticmethod
     def default_load_type():
         return pd.DataFrame
+
+    def create_io_manager(self, context) -> DbIOManager:
+        return DbIOManager(db_client=WarehouseDbClient(), database=self.database,
+                           schema=self.schema_, type_handlers=self.type_handlers(),
+                           default_load_type=self.default_load_type(),
+                           io_manager_name="DuckDBIOManager")
 
 
 def variant_schema(variant: str) -> str:

@@ -110,7 +110,7 @@ MUTANTS = [
            "a truncated pair counts as generated", "webr_dagster/webr/postprocess.py",
            [('    if status == "ok":\n        return None',
              '    if status in ("ok", TRUNCATED):\n        return None')],
-           [ASSET_TESTS, "tests/test_truncation_and_context.py"]),
+           [ASSET_TESTS, "tests/test_chatty_and_cut_replies_end_to_end.py"]),
     Mutant("finish-reason-unread", "replies cut at the token cap are dropped",
            "the reply's finish_reason is not read", "webr_dagster/resources/completion.py",
            [('    finish_reason = getattr(choice, "finish_reason", None)',

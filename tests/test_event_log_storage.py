@@ -139,3 +139,15 @@ def test_a_forked_child_does_not_reuse_the_parents_connections(instance):
     assert storage._engines  # the parent's are untouched
     assert len(_events(storage, DagsterEventType.ASSET_MATERIALIZATION,
                        AssetKey("second_stage"))) == len(DOMAINS)
+
+
+def test_only_the_index_and_recent_runs_keep_an_open_engine(instance):
+    from webr_dagster.event_log_storage import RUN_ENGINES_KEPT
+
+    storage = instance.event_log_storage
+    runs = [_run(instance).run_id for _ in range(RUN_ENGINES_KEPT + 3)]
+    assert "index" in storage._engines
+    assert len(storage._engines) == RUN_ENGINES_KEPT + 1
+    assert runs[-1] in storage._engines and runs[0] not in storage._engines
+    # an evicted run's log still reads (with a fresh engine)
+    assert storage.get_logs_for_run(runs[0])

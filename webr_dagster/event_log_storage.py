@@ -22,12 +22,14 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import sqlalchemy as db
 from dagster._config import StringSource
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
     SQLITE_BUSY_TIMEOUT_SECONDS,
     SqliteEventLogStorage,
 )
@@ -35,6 +37,10 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
 # Dagster buffers events sent as a batch only when this is set; the storage then gets
 # them in one call (planned events of a run of 1,000 domains x 7 assets: 4 batches).
 EVENT_BATCH_SIZE = "2000"
+# Each run has its own database file: engines (each with an open connection) are kept for
+# the index and the most recently used runs only, so a webserver that shows thousands of
+# runs does not keep thousands of files open.
+RUN_ENGINES_KEPT = 8
 
 
 _OPEN_STORAGES: weakref.WeakSet = weakref.WeakSet()
@@ -53,7 +59,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
 
     def __init__(self, base_dir: str, inst_data=None):
         os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
-        self._engines: dict[str, db.engine.Engine] = {}
+        self._engines: OrderedDict[str, db.engine.Engine] = OrderedDict()
         self._batch = threading.local()
         super().__init__(base_dir, inst_data=inst_data)
         _OPEN_STORAGES.add(self)
@@ -69,11 +75,13 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     def _forget_engines_in_child(self) -> None:
         for engine in self._engines.values():
             engine.dispose(close=False)
-        self._engines = {}
+        self._engines = OrderedDict()
 
     def _engine(self, shard: str) -> db.engine.Engine:
         engine = self._engines.get(shard)
-        if engine is None:
+        if engine is not None:
+            self._engines.move_to_end(shard)
+        else:
             engine = db.create_engine(
                 self.conn_string_for_shard(shard),
                 poolclass=db.pool.QueuePool, pool_size=1, max_overflow=4,
@@ -85,6 +93,10 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
                 self._initdb(engine, for_index_shard=False)
                 self._initialized_dbs.add(shard)
             self._engines[shard] = engine
+            runs = [name for name in self._engines if name != INDEX_SHARD_NAME]
+            for name in runs[:-RUN_ENGINES_KEPT]:
+                # connections still checked out (an open batch) close when returned
+                self._engines.pop(name).dispose()
         return engine
 
     @contextmanager
@@ -122,7 +134,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         super().dispose()
         for engine in self._engines.values():
             engine.dispose()
-        self._engines = {}
+        self._engines = OrderedDict()
 
 
 def _relax_syncs(dbapi_connection, _record) -> None:

@@ -245,8 +245,8 @@ MUTANTS = [
     Mutant("batch-dedup-across-domains", "domains in batches give the same data",
            "filtered_pairs removes near-duplicates across the run's domains",
            "webr_dagster/assets/filtered.py",
-           [('for _, part in ruled.groupby("domain", sort=False)] or [ruled],',
-             'for part in [ruled]] or [ruled],')],
+           [('            groups[(row["domain"], row["role"])].append(row)',
+             '            groups[(None, row["role"])].append(row)')],
            ["tests/test_domain_batches.py::"
             "test_filtered_pairs_in_a_batch_removes_near_duplicates_within_each_domain_only",
             "tests/test_domain_batches.py::"

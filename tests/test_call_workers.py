@@ -108,3 +108,30 @@ def test_pool_whose_workers_keep_dying_stops_with_the_cause():
                 asyncio.run(pool.complete(_request(server, 2), route=0))
         finally:
             pool.close()
+
+
+def test_workers_started_ahead_are_the_ones_the_stage_uses(tmp_path, monkeypatch):
+    from webr_dagster.resources.llm import LLMResource
+
+    monkeypatch.setattr(call_workers, "_pools", {})  # this test's pools only
+    with LoopbackOpenAI() as server:
+        resource = LLMResource(model="openai/loopback", api_base=server.base_url,
+                               api_key="sk-test", ledger_path=str(tmp_path / "ledger.duckdb"),
+                               call_processes=2)
+        resource.start_call_workers(jobs=10)  # returns at once; workers start behind
+        _wait_for(lambda: call_workers._pools)
+        [early] = call_workers._pools.values()
+        _wait_for(lambda: len(early.pids) == 2)
+        started = set(early.pids)
+
+        with resource.open_session("r") as session:
+            async def one(i):
+                return await session.call([{"role": "user", "content": f"q{i}"}],
+                                          stage="t", page_id=str(i), template="t@v1")
+            results = session.run((lambda i=i: one(i)) for i in range(10))
+        assert all(r.ok for r in results)
+        assert list(call_workers._pools.values()) == [early] and set(early.pids) == started
+        early.close()
+    # auto mode starts nothing for a stage too small to be worth workers
+    assert LLMResource(model="openai/x", ledger_path=str(tmp_path / "l2.duckdb"))\
+        .call_workers_for(10) == 0

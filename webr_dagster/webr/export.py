@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -12,7 +14,33 @@ import pyarrow.parquet as pq
 from .splits import TEST_SPLIT, TRAIN_SPLIT
 
 SPLITS = (TRAIN_SPLIT, TEST_SPLIT)
+# Query parameters that carry credentials, matched on the name or on one of its parts
+# (split on "-", "_", "."): `api_key`, `X-Amz-Signature`, `access_token`, `PHPSESSID`...
+SECRET_PARAM_PARTS = {"token", "key", "apikey", "sig", "signature", "password", "passwd",
+                      "pwd", "pass", "secret", "session", "sessionid", "sid", "phpsessid",
+                      "jsessionid", "auth", "credential", "credentials"}
 MESSAGE_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+
+
+def public_url(url: str | None) -> str | None:
+    """``url`` fit to publish: without user-info (``user:password@``) and without query
+    parameters whose name says they carry a secret. The warehouse keeps the original."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    query = [(name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True)
+             if not _secret_name(name)]
+    return urlunsplit((parts.scheme, host, parts.path, urlencode(query), parts.fragment))
+
+
+def _secret_name(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in SECRET_PARAM_PARTS or any(
+        part in SECRET_PARAM_PARTS for part in re.split(r"[-_.]", lowered))
 
 
 def _arrow_table(rows: list[dict], lineage: list[str]) -> pa.Table:
@@ -56,6 +84,8 @@ def export_dataset(
     (staging / "data").mkdir(parents=True)
     (staging / "jsonl").mkdir()
     counts = {}
+    if "source_url" in lineage:
+        rows = [{**row, "source_url": public_url(row.get("source_url"))} for row in rows]
     for split in SPLITS:
         split_rows = [row for row in rows if row["split"] == split]
         counts[split] = len(split_rows)

@@ -5,6 +5,7 @@ extract one page, or open the UI.
              [--variant NAME]
     webr estimate [PATH...] [--sample] [--limit N]
     webr extract FILE [--url URL]
+    webr explain PROMPT_ID | --url URL [--json] [--variant NAME]
     webr doctor
     webr ui [--port 3000]
 """
@@ -12,6 +13,7 @@ extract one page, or open the UI.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -289,6 +291,27 @@ def run_stoppable(work) -> int | None:
     return received[0] if received else None
 
 
+def explain_command(args: argparse.Namespace) -> int:
+    from .explain import explain, render
+    from .resources.storage import WebRHome, variant_schema
+    from .webr.variants import DEFAULT
+
+    if (args.prompt_id is None) == (args.url is None):
+        _say("give a prompt_id or --url (one of them)")
+        return 2
+    home = WebRHome.from_env()
+    variant = args.variant or os.environ.get("WEBR_VARIANT") or DEFAULT
+    try:
+        story = explain(home.warehouse, home.ledger, variant_schema(variant),
+                        prompt_id=args.prompt_id, url=args.url)
+    except LookupError as missing:
+        _say(str(missing))
+        return 1
+    _say(json.dumps(story, default=str, ensure_ascii=False, indent=2) if args.json
+         else render(story))
+    return 0
+
+
 def estimate_command(args: argparse.Namespace) -> int:
     """Index and clean (no LLM), then add up each page's expected calls and tokens."""
     import duckdb
@@ -428,6 +451,13 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = commands.add_parser("doctor", help="check the model, the files and the "
                                  "Dagster home, and say what is wrong")
     doctor.set_defaults(handler=doctor_command)
+    explain = commands.add_parser("explain", help="the stored story of one example (by "
+                                  "prompt_id) or one page (--url), with every LLM call behind it")
+    explain.add_argument("prompt_id", nargs="?")
+    explain.add_argument("--url", help="a crawled page's URL instead of an example")
+    explain.add_argument("--variant", help="the run variant whose tables to read")
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
+    explain.set_defaults(handler=explain_command)
     extract = commands.add_parser("extract", help="print the main text of one HTML file")
     extract.add_argument("file")
     extract.add_argument("--url")

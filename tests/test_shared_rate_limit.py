@@ -4,9 +4,10 @@ WEBR_HOME, refilled smoothly, with a burst of two seconds at most."""
 import asyncio
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from tests.support.loopback_openai import LoopbackOpenAI
+from tests.support.loopback_openai import LoopbackOpenAI, default_reply
 from webr_dagster.resources.shared_rate_limit import SharedRateLimiter, budget_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +33,13 @@ assert all(r.ok for r in results), [r.error for r in results if not r.ok]
 
 def test_two_processes_share_one_budget(tmp_path):
     ledger = tmp_path / "home" / "llm_calls.duckdb"
-    with LoopbackOpenAI() as server:
+    seen: dict[str, list[float]] = {"first": [], "second": []}
+
+    def reply(messages):
+        seen[messages[-1]["content"].split()[0]].append(time.monotonic())
+        return default_reply(messages)
+
+    with LoopbackOpenAI(reply_fn=reply) as server:
         callers = [subprocess.Popen([sys.executable, "-c", CALLER, server.base_url,
                                      str(ledger), name, "25"], cwd=ROOT)
                    for name in ("first", "second")]
@@ -45,6 +52,9 @@ def test_two_processes_share_one_budget(tmp_path):
     assert busiest <= 35, busiest
     # And the budget was used, not wasted: 50 calls in about 25 s, not 50 s.
     assert arrivals[-1] - arrivals[0] < 35
+    # The two really ran at once (neither waited for the other's whole stage on the
+    # ledger file), so they shared the budget rather than taking turns with it.
+    assert max(min(times) for times in seen.values()) < min(max(times) for times in seen.values())
 
 
 class FakeClock:

@@ -12,10 +12,8 @@ DuckDB empties the journal; a journal whose process is gone is folded into DuckD
 next ledger that opens, so no reply that came back is paid for twice.
 
 Several processes share the file (a run in the UI, `webr run`, call workers of both), and
-DuckDB admits one process at a time: an operation opens the file, retrying while another
-process holds its lock, and the connection is kept for the next operations for at most
-``HOLD_S``. Closing a DuckDB file checkpoints it (about 100 ms once it holds a few thousand
-calls, against 6 ms for a batch insert), and a stage flushes every second.
+DuckDB admits one process at a time: every operation opens the file briefly and retries
+while another process holds its lock.
 """
 
 from __future__ import annotations
@@ -27,7 +25,6 @@ import random
 import threading
 import time
 import uuid
-import weakref
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -86,7 +83,6 @@ def call_key(model: str, messages: list[dict], params: dict, sample_index: int =
 
 
 LOCK_WAIT_S = 120.0  # how long to wait for another process to let go of the file
-HOLD_S = 5.0  # how long an open connection serves further operations before it is closed
 
 
 def _is_lock_conflict(error: Exception) -> bool:
@@ -104,18 +100,6 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-_OPEN_LEDGERS: weakref.WeakSet = weakref.WeakSet()
-_INHERITED: list = []  # parents' connections in a forked child: never closed there
-
-
-def _forget_connections_in_child() -> None:
-    for ledger in list(_OPEN_LEDGERS):
-        ledger._forget_in_child()
-
-
-os.register_at_fork(after_in_child=_forget_connections_in_child)
-
-
 class CallLedger:
     """Reads and appends ledger rows of one file, for one process."""
 
@@ -124,8 +108,6 @@ class CallLedger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.journal_dir = self.path.parent / f"{self.path.stem}-journal"
         self._lock = threading.Lock()
-        self._held = None  # (connection, opened at): kept for HOLD_S
-        _OPEN_LEDGERS.add(self)
         self._journal = None
         with self._connection() as con:
             columns = ", ".join(f"{name} {kind}" for name, kind in LEDGER_COLUMNS.items())
@@ -140,54 +122,30 @@ class CallLedger:
 
     @contextmanager
     def _connection(self):
-        """The file for one operation: the connection opened less than HOLD_S ago, or a
-        new one (waiting while another process holds the file)."""
-        with self._lock:
-            if self._held is not None and time.monotonic() - self._held[1] >= HOLD_S:
-                self._release()
-            if self._held is None:
-                self._held = (self._open(), time.monotonic())
-            # A cursor per operation: a result one operation left unfetched does not block
-            # the next, and closing a cursor does not checkpoint the file.
-            cursor = self._held[0].cursor()
-            try:
-                yield cursor
-            except BaseException:
-                cursor.close()
-                self._release()  # a connection that failed an operation is not reused
-                raise
-            cursor.close()
+        """The file, opened for one operation; waits while another process holds it.
 
-    def _open(self):
+        Held only for the operation, so processes that share the file take turns call by
+        call. (Keeping it open across operations saved the checkpoint each close costs,
+        about 100 ms on a few thousand calls, but a second process then waited for the
+        first one's whole stage: the two-process rate-limit test stopped overlapping.)"""
         import duckdb
 
         deadline = time.monotonic() + LOCK_WAIT_S
         delay = 0.01
-        while True:
-            try:
-                return duckdb.connect(str(self.path))
-            except duckdb.IOException as error:
-                if not _is_lock_conflict(error) or time.monotonic() > deadline:
-                    raise
-                time.sleep(random.uniform(0, delay))
-                delay = min(delay * 2, 0.5)
-
-    def _release(self) -> None:
-        held, self._held = self._held, None
-        if held is not None:
-            held[0].close()
-
-    def release_if_held_long(self) -> None:
-        """Let other processes have the file once this one has held it HOLD_S."""
         with self._lock:
-            if self._held is not None and time.monotonic() - self._held[1] >= HOLD_S:
-                self._release()
-
-    def _forget_in_child(self) -> None:
-        """A forked child must not close (checkpoint) its parent's connection."""
-        if self._held is not None:
-            _INHERITED.append(self._held[0])
-            self._held = None
+            while True:
+                try:
+                    con = duckdb.connect(str(self.path))
+                    break
+                except duckdb.IOException as error:
+                    if not _is_lock_conflict(error) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(random.uniform(0, delay))
+                    delay = min(delay * 2, 0.5)
+            try:
+                yield con
+            finally:
+                con.close()
 
     # -- the journal -------------------------------------------------------------------
     def journal(self, row: dict) -> None:
@@ -313,9 +271,7 @@ class CallLedger:
         return totals
 
     def close(self) -> None:
-        """Let go of the file; its journal is empty once everything is appended: remove it."""
-        with self._lock:
-            self._release()
+        """Its journal is empty once everything is appended: remove it."""
         if self._journal is not None:
             self._journal.close()
             path = Path(self._journal.name)

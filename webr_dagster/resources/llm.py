@@ -393,7 +393,6 @@ class LLMSession:
                 self.log.warning(f"ledger write failed ({error!r}); {len(rows)} replies "
                                  "stay in the journal and are written with the next batch")
             return
-        self.ledger.release_if_held_long()
 
     def close(self) -> None:
         self.flush()

@@ -167,6 +167,8 @@ def screenshots(tmp_path) -> Path:
 def test_catalog_select_materialize_backfill_in_a_real_browser(tmp_path, screenshots):
     executable = chromium_executable()
     if executable is None:
+        # Where Chromium was installed (CI sets this), not finding it is a failure.
+        assert not os.environ.get("WEBR_REQUIRE_CHROMIUM"), "Chromium was installed but not found"
         pytest.skip("no Chromium (install Debian's `chromium`, or set WEBR_CHROMIUM)")
     assert CORPUS.is_file(), f"the shared corpora are expected at {CORPUS}"
     crawl = tmp_path / "crawl.jsonl"

@@ -125,13 +125,14 @@ class EmptyTablesPandasTypeHandler(DuckDBPandasTypeHandler):
                     connection.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {kind}')
             if not obj.empty:
                 connection.execute(f"INSERT INTO {table} BY NAME SELECT * FROM obj")
-        if _many_partitions(table_slice):  # each domain's own count is in its metadata
+        many = _many_partitions(table_slice)
+        if many:  # each domain's own count is in its metadata
             count = "run_rows"
         else:
             count = "dagster/partition_row_count" if context.has_partition_key \
                 else "dagster/row_count"
         metadata = {count: len(obj), "dagster/storage_kind": "duckdb"}
-        if not _many_partitions(table_slice):
+        if not many:
             # Output metadata is copied into every partition's materialization: a run of
             # 1,000 domains would store the column list 1,000 times (5 KB each).
             metadata["dataframe_columns"] = MetadataValue.table_schema(TableSchema(columns=[

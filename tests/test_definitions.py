@@ -17,8 +17,11 @@ LINEAGE = {
     "instruction_side_pairs": {"cleaned_pages", "author_profiles"},
     "response_side_pairs": {"cleaned_pages", "author_profiles"},
     "filtered_pairs": {"instruction_side_pairs", "response_side_pairs"},
-    "sft_splits": {"filtered_pairs"},
+    "decontaminated_pairs": {"filtered_pairs"},
+    "sft_splits": {"decontaminated_pairs"},
+    "sft_export": {"sft_splits"},
 }
+UNPARTITIONED = {"decontaminated_pairs", "sft_splits", "sft_export"}
 
 
 def test_asset_graph_lineage_and_partitions(tmp_path, monkeypatch):
@@ -29,10 +32,14 @@ def test_asset_graph_lineage_and_partitions(tmp_path, monkeypatch):
     for asset, parents in LINEAGE.items():
         node = graph.get(AssetKey(asset))
         assert {p.path[-1] for p in node.parent_keys} == parents, asset
-        expected = None if asset == "sft_splits" else "domain"
+        expected = None if asset in UNPARTITIONED else "domain"
         partitions = node.partitions_def
         assert (partitions.name if partitions else None) == expected, asset
     assert graph.get(AssetKey("crawl_index")).partitions_def.name == "crawl_source"
+    # The quality gates stand between the splits and the export.
+    gates = [spec for spec in graph.get(AssetKey("sft_splits")).check_keys]
+    assert len(gates) == 6
+    assert all(graph.get_check_spec(key).blocking for key in gates)
     assert {job.name for job in defs.jobs} >= {"index_crawl_source", "webr_domain", "webr_splits"}
     assert {s.name for s in defs.sensors} == {"crawl_landing_sensor", "indexed_domains_sensor",
                                               "failure_cause_sensor"}

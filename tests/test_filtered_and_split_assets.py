@@ -1,19 +1,19 @@
-"""The filtered_pairs and sft_splits assets, invoked as Dagster runs them, on a few pairs
-each: near-duplicates dropped per domain and across domains, the WI : WR mix, splits by
-page and by domain; and the asset checks on good and on broken splits."""
+"""The filtered_pairs, decontaminated_pairs, sft_splits and sft_export assets, invoked as
+Dagster runs them, on a few pairs each: near-duplicates dropped per domain and across
+domains, the WI : WR mix, splits by page and by domain, the exported files."""
 
 import json
 import re
 from collections import Counter
 
-import pandas as pd
-import pytest
 from dagster import DagsterInstance, build_asset_context
+from dagster_duckdb import DuckDBResource
 
+from webr_dagster.assets.decontaminated import decontaminated_pairs
+from webr_dagster.assets.export import sft_export
 from webr_dagster.assets.filtered import apply_rules, filtered_pairs
 from webr_dagster.assets.splits import sft_splits
 from webr_dagster.assets.tables import conform
-from webr_dagster.checks import examples_are_well_formed, splits_are_page_disjoint
 from webr_dagster.resources.settings import WebRSettings
 from webr_dagster.webr.splits import TEST_SPLIT, TRAIN_SPLIT
 
@@ -68,10 +68,23 @@ def _kept(pairs):
     return conform(rows, "filtered_pairs")
 
 
-def _splits(pairs, tmp_path, **settings):
+def _settings(tmp_path, **settings):
+    return WebRSettings(export_dir=str(tmp_path / "export"), webr_home=str(tmp_path / "home"),
+                        **settings)
+
+
+def _checked(pairs, tmp_path, **settings):
+    """decontaminated_pairs' output for ``pairs``, all kept by their domain's filters."""
     with build_asset_context() as context:
-        return sft_splits(context, filtered_pairs=_kept(pairs),
-                          settings=WebRSettings(export_dir=str(tmp_path / "export"), **settings))
+        return decontaminated_pairs(context, filtered_pairs=_kept(pairs),
+                                    settings=_settings(tmp_path, **settings))
+
+
+def _splits(pairs, tmp_path, **settings):
+    checked = _checked(pairs, tmp_path, **settings).value
+    with build_asset_context() as context:
+        return sft_splits(context, decontaminated_pairs=checked,
+                          settings=_settings(tmp_path, **settings))
 
 
 # ----------------------------------------------------------------------------- filtered_pairs
@@ -163,14 +176,19 @@ def test_filtered_pairs_strips_chatty_wrapping_and_records_it():
 # ----------------------------------------------------------------------------- sft_splits
 
 
-def test_sft_splits_drops_near_duplicates_across_domains(tmp_path):
-    output = _splits([
+def test_near_duplicates_across_domains_are_dropped_before_the_splits(tmp_path):
+    pairs = [
         _pair("b-copy", request=GUIDE + " please", domain="b.example"),
         _pair("a-first", request=GUIDE, domain="a.example"),
         _pair("a-other", domain="a.example"),
-    ], tmp_path)
-    assert set(output.value["page_id"]) == {"a-first", "a-other"}  # a.example was crawled first
-    assert output.metadata["cross_domain_duplicates"].value == 1
+    ]
+    output = _checked(pairs, tmp_path)
+    frame = output.value.set_index("page_id")
+    assert set(frame.index[frame["kept"]]) == {"a-first", "a-other"}  # a.example crawled first
+    assert frame.loc["b-copy", "drop_reason"] == "near_duplicate_across_domains"
+    assert frame.loc["b-copy", "duplicate_of"] == "a-first"
+    assert output.metadata["near_duplicates_across_domains"].value == 1
+    assert set(_splits(pairs, tmp_path).value["page_id"]) == {"a-first", "a-other"}
 
 
 def test_sft_splits_drops_reworded_copies_across_domains_by_default(tmp_path):
@@ -226,42 +244,15 @@ def test_a_page_keeps_its_split_when_its_example_is_regenerated(tmp_path):
     assert len(first) == 60 and first.sort_index().equals(second.sort_index())
 
 
-def test_the_splits_are_exported_with_their_messages(tmp_path):
+def test_the_splits_are_exported_with_their_messages_card_and_plots(tmp_path):
     frame = _splits(_wi_pages({"a.example": 10}), tmp_path).value
+    with build_asset_context() as context:
+        sft_export(context, sft_splits=frame, settings=_settings(tmp_path),
+                   warehouse=DuckDBResource(database=str(tmp_path / "empty.duckdb")))
+    for plot in ("user_tokens.png", "assistant_tokens.png"):
+        assert (tmp_path / "export" / plot).read_bytes().startswith(b"\x89PNG")
+        assert f"]({plot})" in (tmp_path / "export" / "README.md").read_text()
     exported = (tmp_path / "export" / "jsonl" / "train_sft.jsonl").read_text().splitlines()
     assert len(exported) == (frame["split"] == TRAIN_SPLIT).sum()
     row = json.loads(exported[0])
     assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
-
-
-# ----------------------------------------------------------------------------- asset checks
-
-
-def _example(page, split, user="A request.", assistant="An answer."):
-    messages = [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
-    return {"page_id": page, "split": split, "messages": json.dumps(messages)}
-
-
-def test_page_disjoint_check_passes_real_splits_and_fails_a_leak(tmp_path):
-    built = _splits(_wi_pages({"a.example": 30}), tmp_path).value
-    assert splits_are_page_disjoint(sft_splits=built).passed
-    leaking = pd.DataFrame([_example("p1", TRAIN_SPLIT), _example("p1", TEST_SPLIT),
-                            _example("p2", TRAIN_SPLIT)])
-    result = splits_are_page_disjoint(sft_splits=leaking)
-    assert not result.passed and result.metadata["pages_in_both"].value == 1
-
-
-@pytest.mark.parametrize("bad", [
-    _example("p", TRAIN_SPLIT, assistant="  "),
-    _example("p", TRAIN_SPLIT, user=""),
-    _example("p", "validation"),
-    {"page_id": "p", "split": TRAIN_SPLIT,
-     "messages": json.dumps([{"role": "assistant", "content": "a"},
-                             {"role": "user", "content": "b"}])},
-])
-def test_well_formed_check_fails_a_bad_example(tmp_path, bad):
-    built = _splits(_wi_pages({"a.example": 5}), tmp_path).value
-    assert examples_are_well_formed(sft_splits=built).passed
-    broken = pd.concat([built[["page_id", "split", "messages"]], pd.DataFrame([bad])])
-    result = examples_are_well_formed(sft_splits=broken)
-    assert not result.passed and result.metadata["malformed"].value == 1

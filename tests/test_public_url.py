@@ -29,7 +29,7 @@ def test_the_export_scrubs_source_urls(tmp_path):
     rows = [{"prompt_id": "p1", "split": "train_sft",
              "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
              "source_url": secret, "domain": "host.example"}]
-    export_dataset(rows, tmp_path / "out", ["source_url", "domain"], {})
+    export_dataset(rows, tmp_path / "out", ["source_url", "domain"], lambda counts: "card")
     written = (tmp_path / "out" / "jsonl" / "train_sft.jsonl").read_text()
     assert "secretpw" not in written and "token" not in written
     assert json.loads(written.splitlines()[0])["source_url"] == "https://host.example/page?page=2"

@@ -24,7 +24,9 @@ from webr_dagster.resources.llm import (
     LLMResource,
 )
 from webr_dagster.resources.settings import WebRSettings
-from webr_dagster.webr import postprocess, quality, sampling
+from webr_dagster.checks import GATES
+from webr_dagster.webr import postprocess, quality, quality_gates, sampling
+from webr_dagster.webr.decontaminate import DecontaminationRules
 from webr_dagster.webr.prompts import AUTHOR_PROFILE, SYSTEM_MESSAGE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,6 +127,7 @@ def expectations() -> dict[str, Expect]:
     llm = LLMResource()
     WI, WR, ALL, PART = sampling.WI, sampling.WR, sampling.ALL, sampling.PART
     weights = sampling.ROLE_SCOPE_WEIGHTS
+    rules = DecontaminationRules()  # the pure defaults: the settings must agree
     order = [(WI, ALL), (WI, PART), (WR, ALL), (WR, PART)]
     assert set(order) == set(weights), "roles and scopes changed: update this test"
     mean, sd = gaussian_parameters()
@@ -193,6 +196,22 @@ def expectations() -> dict[str, Expect]:
         "splits": Expect(numbers=[settings.test_share], phrases=["`test_share`"],
                          env_fields=["test_share"]),
         "seed": Expect(numbers=[settings.seed], phrases=["`seed`"], env_fields=["seed"]),
+        "decontamination": Expect(
+            numbers=[settings.decontam_long_n, settings.decontam_short_n,
+                     settings.decontam_min_prompt_words, rules.long_n, rules.short_n,
+                     rules.min_prompt_words],
+            percents=[settings.decontam_short_coverage * 100, rules.short_coverage * 100],
+            phrases=[f"`{name}`" for name in settings.benchmarks] + ["`WEBR_DECONTAMINATE`"],
+            env_fields=["decontam_long_n", "decontam_short_n", "decontam_short_coverage",
+                        "decontam_min_prompt_words"],
+        ),
+        "quality gates": Expect(
+            numbers=[settings.gate_min_pairs],
+            percents=[settings.mix_tolerance * 100, settings.scope_tolerance * 100,
+                      settings.max_drop_share * 100, quality_gates.CHANCE_P_VALUE * 100],
+            phrases=[f"`{gate}`" for gate in GATES],
+            env_fields=["mix_tolerance", "scope_tolerance", "max_drop_share", "gate_min_pairs"],
+        ),
     }
 
 

@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 from dagster import build_asset_context
 
+from webr_dagster.assets.decontaminated import decontaminated_pairs
 from webr_dagster.assets.splits import sft_splits
 from webr_dagster.assets.tables import conform
 from webr_dagster.resources.settings import WebRSettings
@@ -192,9 +193,12 @@ def _kept_pair(page: str, domain: str, offset: int) -> dict:
 def test_sft_splits_asset_gives_small_domains_a_test_split(tmp_path):
     pages = _two_page_hosts()
     kept = conform([_kept_pair(p, d, i) for i, (p, d) in enumerate(pages)], "filtered_pairs")
-    settings = WebRSettings(export_dir=str(tmp_path / "export"), test_share=0.1, seed=42)
+    settings = WebRSettings(export_dir=str(tmp_path / "export"), test_share=0.1, seed=42,
+                            webr_home=str(tmp_path / "home"))
     with build_asset_context() as context:
-        output = sft_splits(context, filtered_pairs=kept, settings=settings)
+        checked = decontaminated_pairs(context, filtered_pairs=kept, settings=settings).value
+    with build_asset_context() as context:
+        output = sft_splits(context, decontaminated_pairs=checked, settings=settings)
     frame = output.value
     assert len(frame) == 600
     assert frame.groupby("page_id")["split"].nunique().max() == 1  # page-disjoint

@@ -128,7 +128,7 @@ def _run_domains(runner, domains: list[str], outcome: RunOutcome) -> None:
 
 def _run_all(runner, sources: list[str], outcome: RunOutcome) -> None:
     from .resources.stop_request import stop_reason
-    from .runner import metadata_of
+    from .runner import failed_gates, metadata_of
 
     index = _index(runner, sources)
     outcome.totals["crawl records"] = index.records
@@ -142,7 +142,18 @@ def _run_all(runner, sources: list[str], outcome: RunOutcome) -> None:
     if stop_reason() or outcome.fatal:
         return
     splits = runner.build_splits()
-    if not splits.success:
+    gates = failed_gates(splits)
+    if gates:
+        export_dir = runner.resources["settings"].export_dir
+        outcome.splits_failure = (
+            f"quality gate{'s' if len(gates) > 1 else ''} failed, so the export was not "
+            f"written ({export_dir} is as it was): " + "; ".join(gates))
+        _say(f"QUALITY GATES FAILED (run {splits.run_id}):")
+        for gate in gates:
+            _say(f"  {gate}")
+        _say(f"the export was not written; {export_dir} is as it was. The splits are in "
+             "the warehouse (sft_splits) for inspection.")
+    elif not splits.success:
         outcome.splits_failure = _describe_failure(splits)
         _say(f"building the splits FAILED: {outcome.splits_failure} (run {splits.run_id})")
     outcome.split_counts = metadata_of(splits, "sft_splits", "split_counts", {}) or {}
@@ -198,6 +209,10 @@ def failure_verdict(outcome: RunOutcome, llm: dict, max_failed_share: float) -> 
                 "check the provider with 'webr doctor', then run again: only the failed "
                 "calls are sent")
     if outcome.splits_failure:
+        if llm["skipped_for_budget"]:  # the partial set the cap left is what failed
+            return (f"stopped at the spending cap, and the partial set failed: "
+                    f"{outcome.splits_failure}. Next: raise --max-cost and run again "
+                    "(paid calls are not sent twice)")
         return f"building the splits failed: {outcome.splits_failure}"
     examples = sum(outcome.split_counts.values())
     if outcome.totals["cleaned pages"] and not examples:

@@ -47,6 +47,11 @@ def _calls(ledger_path: Path, keys: list[str]) -> list[dict]:
             ORDER BY created_at""", [keys])
 
 
+def _has_table(con, schema: str, table: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE "
+                            "table_schema = ? AND table_name = ?", [schema, table]).fetchone()[0])
+
+
 def _page_story(con, schema: str, page_id: str) -> dict:
     page = _one(con, f"SELECT * FROM {schema}.cleaned_pages WHERE page_id = ?", [page_id])
     story: dict = {"page_id": page_id}
@@ -70,6 +75,11 @@ def _page_story(con, schema: str, page_id: str) -> dict:
                request_call_key, answer_call_key, response_call_key, kept, drop_reason,
                duplicate_of, stripped
         FROM {schema}.filtered_pairs WHERE page_id = ?""", [page_id])
+    story["across_domains"] = _one(con, f"""
+        SELECT kept, drop_reason, duplicate_of, benchmark, benchmark_prompt_id,
+               contaminated_turn, match_kind, match_overlap
+        FROM {schema}.decontaminated_pairs WHERE page_id = ?""", [page_id]) \
+        if _has_table(con, schema, "decontaminated_pairs") else None
     story["examples"] = _rows(con, f"SELECT prompt_id, split FROM {schema}.sft_splits "
                                    "WHERE page_id = ?", [page_id])
     return story
@@ -115,8 +125,16 @@ def verdict(story: dict) -> str:
         return "cleaned, no pair generated yet"
     if not pair["kept"]:
         return f"pair dropped: {pair['drop_reason']}"
+    across = story.get("across_domains")
+    if across and not across["kept"]:
+        if across["drop_reason"] == "contaminated":
+            return (f"pair dropped: contaminated ({across['contaminated_turn']} turn matches "
+                    f"{across['benchmark']} prompt {across['benchmark_prompt_id']}, "
+                    f"{across['match_kind']})")
+        return f"pair dropped: {across['drop_reason']} (of {across['duplicate_of']})"
     if not story.get("examples"):
-        return "pair kept; not in the splits (near-duplicate across domains or trimmed by the mix)"
+        return ("pair kept; not in the splits (trimmed by the WI : WR mix, or the splits "
+                "were not built since)")
     return "in the splits: " + ", ".join(f"{e['prompt_id'][:12]}… ({e['split']})"
                                          for e in story["examples"])
 
@@ -144,6 +162,7 @@ def render(story: dict) -> str:
         section("rejected", row)
     section("author profile", story.get("author_profile"))
     section("pair and filters", story.get("pair"))
+    section("checks across domains (benchmarks, near-duplicates)", story.get("across_domains"))
     for call in story.get("llm_calls") or []:
         section(f"LLM call {call['stage']}", call)
     return "\n".join(lines)

@@ -20,8 +20,9 @@ domain_pipeline_job = define_asset_job(
     description="The WebR method for a range of domain partitions: raw pages -> cleaned "
     "pages -> author profiles -> WI / WR pairs -> filtered pairs.",
 )
+SPLITS_ASSETS = ["decontaminated_pairs", "sft_splits", "sft_export"]
 splits_job = define_asset_job(
-    "webr_splits", selection=AssetSelection.assets("sft_splits"),
-    description="Mix, deduplicate across domains, split and export every domain's "
-    "filtered pairs.",
+    "webr_splits", selection=AssetSelection.assets(*SPLITS_ASSETS),
+    description="Decontaminate and deduplicate every domain's kept pairs across the crawl, "
+    "mix and split them, and export the set if every quality gate passes.",
 )

@@ -15,7 +15,7 @@ from .assets import ALL_ASSETS
 from .checks import ALL_CHECKS
 from .failures import failure_cause, tag_failure_cause
 from .instance import WAREHOUSE_POOL, ensure_dagster_home
-from .jobs import DOMAIN_ASSETS
+from .jobs import DOMAIN_ASSETS, SPLITS_ASSETS
 from .partitions import crawl_source_partitions, domain_batches, domain_partitions, range_tags
 from .resources.call_ledger import process_alive
 from .resources.environment import resources_from_env
@@ -58,6 +58,16 @@ def metadata_by_domain(result) -> dict[str, dict[str, dict]]:
 def failure_of(result) -> tuple[str, str] | None:
     """(error class, message) of a failed run's first failed step."""
     return failure_cause(result.get_step_failure_events())
+
+
+def failed_gates(result) -> list[str]:
+    """"gate: what it measured" for each quality gate that failed in the run."""
+    failed = []
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed:
+            detail = evaluation.metadata.get("result")
+            failed.append(f"{evaluation.check_name}: {getattr(detail, 'value', detail)}")
+    return failed
 
 
 @dataclass
@@ -177,4 +187,4 @@ class Runner:
         return self._materialize(DOMAIN_ASSETS, tags=range_tags(batch), raise_on_error=False)
 
     def build_splits(self):
-        return self._materialize(["sft_splits"], raise_on_error=False)
+        return self._materialize(SPLITS_ASSETS, raise_on_error=False)

@@ -5,7 +5,9 @@ from .pages import cleaned_pages_and_rejections, raw_pages
 from .profiles import author_profiles
 from .pairs import instruction_and_response_pairs
 from .filtered import filtered_pairs
+from .decontaminated import decontaminated_pairs
 from .splits import sft_splits
+from .export import sft_export
 
 ALL_ASSETS = [
     crawl_index,
@@ -14,5 +16,7 @@ ALL_ASSETS = [
     author_profiles,
     instruction_and_response_pairs,
     filtered_pairs,
+    decontaminated_pairs,
     sft_splits,
+    sft_export,
 ]

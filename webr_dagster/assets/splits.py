@@ -1,5 +1,9 @@
-"""Filtered pairs of every domain -> benchmark-ready splits (train_sft / test_sft) + export."""
+"""Checked pairs of every domain -> benchmark-ready splits (train_sft / test_sft).
 
+The export to a dataset folder is the next asset (export.py), behind the quality gates
+(checks.py): a set that fails a gate is stored here for inspection but never published."""
+
+import base64
 import json
 
 import pandas as pd
@@ -7,49 +11,27 @@ from dagster import AssetExecutionContext, AutomationCondition, MetadataValue, O
 
 from ..instance import WAREHOUSE_POOL
 from ..resources.settings import WebRSettings
-from ..webr.export import export_dataset
-from ..webr.postprocess import find_near_duplicates, mix_ratios, mix_targets, take_by_targets
+from ..resources.tokenizer import TOKENIZER_NAME, count_tokens
+from ..webr.card_plots import turn_length_plots
+from ..webr.postprocess import mix_ratios, mix_targets, take_by_targets
 from ..webr.sampling import ROLE_WEIGHTS, WI, WR, unit_hash
 from ..webr.splits import assign_splits, prompt_id, sft_messages
-from ..webr.variants import get_variant
 from .metadata import counts, preview
 from .tables import conform
 
-LINEAGE = ["source_url", "domain", "page_id", "role", "scope", "model", "templates",
-           "crawl_file", "record_offset"]
+CALL_KEYS = ["request_call_key", "answer_call_key", "response_call_key"]
 
 
-def drop_cross_domain_duplicates(kept: pd.DataFrame, settings: WebRSettings) -> pd.DataFrame:
-    """Each domain deduplicated its own requests; this catches copies across domains."""
-    survivors = []
-    for role in (WI, WR):
-        part = kept[kept["role"] == role].sort_values(["crawl_file", "record_offset", "page_id"])
-        dupes = find_near_duplicates(list(zip(part["page_id"], part["request"])),
-                                     settings.dedup_threshold, settings.dedup_permutations,
-                                     settings.dedup_features)
-        survivors.append(part[~part["page_id"].isin(dupes)])
-    return pd.concat(survivors, ignore_index=True)
-
-
-@asset(
-    pool=WAREHOUSE_POOL,
-    group_name="splits",
-    automation_condition=AutomationCondition.eager(),
-    description="The final WebR set across all domains: near-duplicates across domains "
-    "removed, WI : WR mixed 2 : 1, split page-disjoint and stratified by domain into "
-    "train_sft / test_sft, and exported as a Hugging Face dataset folder.",
-)
-def sft_splits(
-    context: AssetExecutionContext, filtered_pairs: pd.DataFrame, settings: WebRSettings
-) -> Output[pd.DataFrame]:
-    kept = filtered_pairs[filtered_pairs["kept"].astype(bool)]
-    deduped = drop_cross_domain_duplicates(kept, settings)
-    group_counts = deduped.groupby(["role", "scope"]).size().to_dict()
+def mixed_and_split(candidates: list[dict], settings: WebRSettings) -> tuple[list[dict], int]:
+    """(the examples in crawl order, how many pairs the WI : WR mix trimmed)."""
+    group_counts: dict[tuple[str, str], int] = {}
+    for record in candidates:
+        group = (record["role"], record["scope"])
+        group_counts[group] = group_counts.get(group, 0) + 1
     targets = mix_targets(group_counts, ROLE_WEIGHTS, settings.mix_tolerance)
-    records = deduped.to_dict("records")
-    for record in records:
+    for record in candidates:
         record["mix_rank"] = unit_hash(settings.seed, record["page_id"], "mix")
-    mixed, trimmed = take_by_targets(records, targets, "mix_rank")
+    mixed, trimmed = take_by_targets(candidates, targets, "mix_rank")
     page_split = assign_splits(
         ((r["page_id"], r["domain"]) for r in mixed), settings.test_share, settings.seed
     )
@@ -61,25 +43,37 @@ def sft_splits(
             "messages": sft_messages(r["user_content"], r["response"]),
             "source_url": r["url"],
             **{k: r[k] for k in ("domain", "page_id", "role", "scope", "model", "templates",
-                                 "crawl_file", "record_offset")},
+                                 "crawl_file", "record_offset", *CALL_KEYS)},
         })
+    return rows, len(trimmed)
+
+
+def length_plots_markdown(pngs: dict[str, bytes]) -> MetadataValue:
+    """The plots inline (data URIs), as the UI renders markdown images."""
+    return MetadataValue.md("\n\n".join(
+        f"![{name}](data:image/png;base64,{base64.b64encode(png).decode()})"
+        for name, png in pngs.items()))
+
+
+@asset(
+    pool=WAREHOUSE_POOL,
+    group_name="splits",
+    automation_condition=AutomationCondition.eager(),
+    description="The final WebR set across all domains: the checked pairs mixed WI : WR = "
+    "2 : 1 and split page-disjoint, stratified by domain, into train_sft / test_sft.",
+)
+def sft_splits(
+    context: AssetExecutionContext, decontaminated_pairs: pd.DataFrame, settings: WebRSettings
+) -> Output[pd.DataFrame]:
+    candidates = decontaminated_pairs[decontaminated_pairs["kept"].astype(bool)]
+    rows, trimmed = mixed_and_split(candidates.to_dict("records"), settings)
     role_counts = {role: sum(r["role"] == role for r in rows) for role in (WI, WR)}
     ratios = mix_ratios(rows)
-    notes = {
-        "model": ", ".join(sorted({r["model"] for r in rows})) or "none",
-        "pages with a kept pair": len(kept),
-        "dropped as near-duplicates across domains": len(kept) - len(deduped),
-        "trimmed by the WI:WR mix": len(trimmed),
-        "mix": f"WI : WR brought to 2 : 1 within {settings.mix_tolerance:.0%} by trimming "
-               "only the over-represented role (its larger scope first); all : part is "
-               "1 : 1 within each role by assignment, on average, and not trimmed",
-        "measured mix": ", ".join(f"{name} = {value if value is not None else 'n/a'}"
-                                  for name, value in ratios.items()),
-        "seed": settings.seed,
-        "test share": settings.test_share,
-        "variant": f"{settings.variant} ({get_variant(settings.variant).description})",
-    }
-    split_counts = export_dataset(rows, settings.export_dir, LINEAGE, notes)
+    split_counts = {split: sum(r["split"] == split for r in rows)
+                    for split in ("train_sft", "test_sft")}
+    pngs, lengths = turn_length_plots([r["messages"] for r in rows],
+                                      [r["prompt_id"] for r in rows], count_tokens,
+                                      TOKENIZER_NAME)
     frame = conform(
         [{**r, "messages": json.dumps(r["messages"], ensure_ascii=False)} for r in rows],
         "sft_splits",
@@ -94,10 +88,10 @@ def sft_splits(
             "scope_counts": scope_counts,
             "wi_to_wr": ratios["WI : WR"],
             "mix_ratios": MetadataValue.json(ratios),
-            "trimmed_by_mix": len(trimmed),
-            "cross_domain_duplicates": len(kept) - len(deduped),
-            "export_dir": MetadataValue.path(str(settings.export_dir)),
+            "trimmed_by_mix": trimmed,
+            "domains": int(frame["domain"].nunique()) if len(frame) else 0,
+            "turn_lengths": MetadataValue.json(lengths),
+            "turn_length_plots": length_plots_markdown(pngs),
             "preview": preview(frame, ["split", "role", "scope", "domain", "messages"]),
         },
     )
-

@@ -43,9 +43,17 @@ TABLES["filtered_pairs"] = {
     **TABLES["pairs"], "user_content": S, "kept": B, "drop_reason": S, "duplicate_of": S,
     "stripped": S,
 }
+TABLES["decontaminated_pairs"] = {
+    "page_id": S, "domain": S, "url": S, "crawl_file": S, "record_offset": I, "role": S,
+    "scope": S, "request": S, "user_content": S, "response": S, "model": S, "templates": S,
+    "request_call_key": S, "answer_call_key": S, "response_call_key": S,
+    "kept": B, "drop_reason": S, "duplicate_of": S, "benchmark": S, "benchmark_prompt_id": S,
+    "contaminated_turn": S, "match_kind": S, "match_overlap": F,
+}
 TABLES["sft_splits"] = {
     "prompt_id": S, "split": S, "messages": S, "source_url": S, "domain": S, "page_id": S,
     "role": S, "scope": S, "model": S, "templates": S, "crawl_file": S, "record_offset": I,
+    "request_call_key": S, "answer_call_key": S, "response_call_key": S,
 }
 
 

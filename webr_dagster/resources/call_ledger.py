@@ -194,6 +194,11 @@ class CallLedger:
         return self._latest_ok(
             keys, "reply, finish_reason, prompt_tokens, completion_tokens, cost_usd")
 
+    def finish_reasons(self, keys: list[str]) -> dict[str, str | None]:
+        """Why the latest ok reply of each of ``keys`` ended ("stop", "length", ...)."""
+        return {key: row["finish_reason"]
+                for key, row in self._latest_ok(keys, "finish_reason").items()}
+
     def usage(self, keys: list[str]) -> dict[str, dict]:
         """Tokens and cost of the reply behind each of ``keys`` (cost None: price unknown)."""
         return self._latest_ok(keys, "prompt_tokens, completion_tokens, cost_usd")

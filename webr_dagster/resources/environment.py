@@ -83,8 +83,18 @@ def settings_from_env(home: WebRHome, **overrides) -> WebRSettings:
         options["max_input_chars"] = LOCAL_MAX_INPUT_CHARS
     # WEBR_MAX_INPUT_CHARS: an explicit page cut (0: none); unset, the cut is sized from the
     # model's context window (LLMResource.input_cut).
-    for name, key, kind in (("WEBR_SEED", "seed", int), ("WEBR_TEST_SHARE", "test_share", float),
-                            ("WEBR_MAX_INPUT_CHARS", "max_input_chars", int)):
+    for name, key, kind in (
+        ("WEBR_SEED", "seed", int), ("WEBR_TEST_SHARE", "test_share", float),
+        ("WEBR_MAX_INPUT_CHARS", "max_input_chars", int),
+        ("WEBR_DECONTAM_LONG_N", "decontam_long_n", int),
+        ("WEBR_DECONTAM_SHORT_N", "decontam_short_n", int),
+        ("WEBR_DECONTAM_SHORT_COVERAGE", "decontam_short_coverage", float),
+        ("WEBR_DECONTAM_MIN_PROMPT_WORDS", "decontam_min_prompt_words", int),
+        ("WEBR_MIX_TOLERANCE", "mix_tolerance", float),
+        ("WEBR_SCOPE_TOLERANCE", "scope_tolerance", float),
+        ("WEBR_MAX_DROP_SHARE", "max_drop_share", float),
+        ("WEBR_GATE_MIN_PAIRS", "gate_min_pairs", int),
+    ):
         value = _number(name, kind)
         if value is not None:
             options[key] = value
@@ -93,6 +103,10 @@ def settings_from_env(home: WebRHome, **overrides) -> WebRSettings:
                                 if c.strip()]
     if os.environ.get("WEBR_DOMAIN_GROUPING"):
         options["domain_grouping"] = os.environ["WEBR_DOMAIN_GROUPING"]
+    if os.environ.get("WEBR_DECONTAMINATE"):  # prompt files checked besides the bundled sets
+        files = [os.path.abspath(p.strip()) for p in os.environ["WEBR_DECONTAMINATE"].split(",")
+                 if p.strip()]
+        options["benchmarks"] = [*WebRSettings().benchmarks, *files]
     if os.environ.get("WEBR_TEMPLATES"):
         options["templates_path"] = os.path.abspath(os.environ["WEBR_TEMPLATES"])
     options.update({k: v for k, v in overrides.items() if v is not None})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -52,32 +53,13 @@ def _arrow_table(rows: list[dict], lineage: list[str]) -> pa.Table:
     )
 
 
-def dataset_card(counts: dict[str, int], notes: dict[str, object]) -> str:
-    split_lines = "\n".join(
-        f"  - split: {split}\n    path: data/{split}-*.parquet" for split in SPLITS
-    )
-    info = "\n".join(f"- {key}: {value}" for key, value in notes.items())
-    sizes = "\n".join(f"- {split}: {counts.get(split, 0)} examples" for split in SPLITS)
-    return (
-        "---\nconfigs:\n- config_name: default\n  data_files:\n"
-        f"{split_lines}\n"
-        "task_categories:\n- text-generation\n---\n\n"
-        "# WebR instruction-tuning data\n\n"
-        "Synthesised with webr-dagster from web pages by Web Reconstruction (WebR): each "
-        "page is either part of the instruction (Web as Instruction) or the basis of the "
-        "response (Web as Response). Rows follow the alignment-handbook SFT format "
-        "(`prompt_id`, `messages`) plus lineage columns that trace every example to its "
-        "source page, model and prompt templates. Splits are page-disjoint and stratified "
-        "by web domain.\n\n"
-        f"## Splits\n{sizes}\n\n## Generation\n{info}\n\n"
-        "JSON Lines copies of the splits are in `jsonl/`.\n"
-    )
-
-
 def export_dataset(
-    rows: list[dict], out_dir: str | Path, lineage: list[str], notes: dict[str, object]
+    rows: list[dict], out_dir: str | Path, lineage: list[str],
+    card: Callable[[dict[str, int]], str], files: dict[str, bytes] | None = None,
 ) -> dict[str, int]:
-    """Replace ``out_dir`` with the dataset; returns examples per split."""
+    """Replace ``out_dir`` with the dataset: Parquet and JSONL per split, the card
+    (``card(examples per split)``) as README.md and ``files`` beside it. Returns examples
+    per split."""
     out_dir = Path(out_dir)
     staging = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
@@ -94,7 +76,9 @@ def export_dataset(
         with open(staging / "jsonl" / f"{split}.jsonl", "w", encoding="utf-8") as handle:
             for record in table.to_pylist():
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    (staging / "README.md").write_text(dataset_card(counts, notes), encoding="utf-8")
+    (staging / "README.md").write_text(card(counts), encoding="utf-8")
+    for name, content in (files or {}).items():
+        (staging / name).write_bytes(content)
     # Swap in the finished folder only once it is complete.
     shutil.rmtree(out_dir, ignore_errors=True)
     staging.rename(out_dir)

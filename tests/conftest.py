@@ -44,3 +44,54 @@ def webr_env(tmp_path, monkeypatch, loopback):
 
     ensure_dagster_home(WebRHome(home).ensure())
     return home
+
+
+# ----------------------------------------------------------------------------- services
+# PostgreSQL and Redis for the DuckLake and Celery tests, started by .ci/start-services
+# (which .ci/run calls). Absent, those tests skip, unless WEBR_REQUIRE_SERVICES is set (CI
+# sets it): then a missing service fails them, so nothing broken hides behind a skip.
+
+
+def _service(variable: str, what: str) -> str:
+    value = os.environ.get(variable)
+    if not value:
+        message = f"{what} is not running: eval \"$(.ci/start-services)\" starts it"
+        if os.environ.get("WEBR_REQUIRE_SERVICES"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return value
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    return _service("WEBR_TEST_POSTGRES", "PostgreSQL")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return _service("WEBR_TEST_REDIS", "Redis")
+
+
+def new_database(dsn: str, prefix: str) -> str:
+    """A fresh, empty PostgreSQL database; its name."""
+    import uuid
+
+    import psycopg2
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    con = psycopg2.connect(f"{dsn} dbname=postgres")
+    con.autocommit = True
+    with con.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {name}")
+    con.close()
+    return name
+
+
+@pytest.fixture
+def lake_env(webr_env, postgres_dsn, monkeypatch):
+    """webr_env with WEBR_STORAGE=ducklake: a fresh catalog database, data under the home."""
+    catalog = f"postgres:dbname={new_database(postgres_dsn, 'webr_lake')} {postgres_dsn}"
+    monkeypatch.setenv("WEBR_STORAGE", "ducklake")
+    monkeypatch.setenv("WEBR_LAKE_CATALOG", catalog)
+    monkeypatch.setenv("WEBR_LAKE_DATA", str(webr_env / "lake_data"))
+    return webr_env

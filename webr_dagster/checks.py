@@ -13,7 +13,6 @@ from dagster import AssetCheckResult, AssetCheckSpec, AssetIn, MetadataValue, \
 from dagster_duckdb import DuckDBResource
 
 from .assets.decontaminated import benchmark_index
-from .resources.call_ledger import CallLedger
 from .resources.llm import LLMResource
 from .resources.settings import WebRSettings
 from .resources.storage import variant_schema
@@ -80,7 +79,7 @@ def quality_gates(sft_splits: pd.DataFrame, settings: WebRSettings, llm: LLMReso
     yield _result("splits_are_page_disjoint", gates.page_disjoint(rows))
     yield _result("examples_are_well_formed", gates.well_formed(rows))
     keys = [(r["prompt_id"], [r[column] for column in REPLY_KEYS]) for r in rows]
-    ledger = CallLedger(llm.ledger_path)
+    ledger = llm.open_ledger()
     try:
         finish = ledger.finish_reasons([k for _, ks in keys for k in ks if k])
     finally:

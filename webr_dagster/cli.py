@@ -84,16 +84,64 @@ def _describe_failure(result) -> str:
     return f"{failure[0]}: {failure[1]}" if failure else "unknown error"
 
 
-def _run_domains(runner, domains: list[str], outcome: RunOutcome) -> None:
-    """Run the domains in batches (one Dagster run per contiguous range of partitions)."""
-    from .resources.stop_request import stop_reason
+@dataclass
+class BatchResult:
+    """What one domain run came to, as plain data (it may come from another process)."""
+
+    run_id: str
+    success: bool
+    failure: tuple[str, str] | None
+    by_domain: dict
+
+
+def _run_batch(runner, batch: list[str]) -> BatchResult:
     from .runner import failure_of, metadata_by_domain
 
+    result = runner.run_domains(batch)
+    return BatchResult(result.run_id, result.success, failure_of(result),
+                       metadata_by_domain(result) if result.success else {})
+
+
+def _run_batch_in_worker(runner_options: dict, batch: list[str]) -> BatchResult:
+    """A `--workers` process: its own Runner (Dagster instance, LLM workers), one batch."""
+    from .runner import Runner
+
+    return _run_batch(Runner(**runner_options), batch)
+
+
+def _batch_results(runner, batches: list[list[str]], workers: int):
+    """(batch, BatchResult) in batch order; with ``workers`` > 1, that many runs at once,
+    each in a process of its own (only a DuckLake takes several writers)."""
+    from .resources.stop_request import stop_reason
+
+    if workers <= 1:
+        for batch in batches:
+            if stop_reason():
+                return
+            yield batch, _run_batch(runner, batch)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=workers,
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_run_batch_in_worker, runner.options, batch)
+                   for batch in batches]
+        for batch, future in zip(batches, futures):
+            if stop_reason():
+                for pending in futures:
+                    pending.cancel()
+                return
+            yield batch, future.result()
+
+
+def _run_domains(runner, domains: list[str], outcome: RunOutcome, workers: int = 1) -> None:
+    """Run the domains in batches (one Dagster run per contiguous range of partitions)."""
+    from .resources.stop_request import stop_reason
+
     done = 0
-    for batch in runner.domain_batches(domains):
-        if stop_reason():
-            return
-        result = runner.run_domains(batch)
+    batches = runner.domain_batches(domains, workers)
+    for batch, result in _batch_results(runner, batches, workers):
         first = done + 1
         done += len(batch)
         where = (f"[domains {first}-{done}/{len(domains)}]" if len(batch) > 1
@@ -104,14 +152,15 @@ def _run_domains(runner, domains: list[str], outcome: RunOutcome) -> None:
                 _say(f"{where} CANCELED (run {result.run_id}); its replies so far are in "
                      "the ledger")
                 return
-            cause = _describe_failure(result)
+            cause = f"{result.failure[0]}: {result.failure[1]}" if result.failure \
+                else "unknown error"
             outcome.failures.extend((domain, cause) for domain in batch)
             _say(f"{where} FAILED: {cause} (run {result.run_id})")
-            if (failure_of(result) or ("",))[0] in FATAL_ERRORS:
+            if (result.failure or ("",))[0] in FATAL_ERRORS:
                 outcome.fatal = cause
                 return
             continue
-        by_domain = metadata_by_domain(result)
+        by_domain = result.by_domain
         for position, domain in enumerate(batch, first):
             metadata = by_domain.get(domain, {})
             stage = {label: (metadata.get(asset) or {}).get(key, 0)
@@ -126,7 +175,7 @@ def _run_domains(runner, domains: list[str], outcome: RunOutcome) -> None:
                  f"{stage['kept after filters']} kept")
 
 
-def _run_all(runner, sources: list[str], outcome: RunOutcome) -> None:
+def _run_all(runner, sources: list[str], outcome: RunOutcome, workers: int = 1) -> None:
     from .resources.stop_request import stop_reason
     from .runner import failed_gates, metadata_of
 
@@ -135,10 +184,10 @@ def _run_all(runner, sources: list[str], outcome: RunOutcome) -> None:
     outcome.rejections.update({k: v for k, v in index.statuses.items() if k != "kept"})
     domains = sorted(index.pages_by_domain)
     outcome.domains = len(domains)
-    if domains:
+    if domains and workers <= 1:  # --workers processes start their own
         first_batch = runner.domain_batches(domains)[0]
         runner.llm.start_call_workers(sum(index.pages_by_domain[d] for d in first_batch))
-    _run_domains(runner, domains, outcome)
+    _run_domains(runner, domains, outcome, workers)
     if stop_reason() or outcome.fatal:
         return
     splits = runner.build_splits()
@@ -230,11 +279,16 @@ def run_command(args: argparse.Namespace) -> int:
         _say("no crawl files found (WARC, WET, JSONL, WebR JSON, or folders of .html)")
         return 2
     runner = _runner(args)
+    workers = args.workers or 1
+    if workers > 1 and runner.home.lake is None:
+        _say("--workers needs WEBR_STORAGE=ducklake: the DuckDB file takes one writer")
+        return 2
     _say(f"webr: {len(sources)} crawl source(s); model {runner.llm.model_name}; "
-         f"home {runner.home.root}")
+         f"home {runner.home.root}" + (f"; {workers} domain runs at once" if workers > 1
+                                       else ""))
     _say(_variant_line(runner))
     outcome = RunOutcome()
-    signum = run_stoppable(lambda: _run_all(runner, sources, outcome))
+    signum = run_stoppable(lambda: _run_all(runner, sources, outcome, workers))
     llm = runner.llm_totals()
     _print_summary(runner, outcome, llm)
     _say(f"took {time.monotonic() - started:.0f} s")
@@ -317,7 +371,7 @@ def explain_command(args: argparse.Namespace) -> int:
     home = WebRHome.from_env()
     variant = args.variant or os.environ.get("WEBR_VARIANT") or DEFAULT
     try:
-        story = explain(home.warehouse, home.ledger, variant_schema(variant),
+        story = explain(home, variant_schema(variant),
                         prompt_id=args.prompt_id, url=args.url)
     except LookupError as missing:
         _say(str(missing))
@@ -329,8 +383,6 @@ def explain_command(args: argparse.Namespace) -> int:
 
 def estimate_command(args: argparse.Namespace) -> int:
     """Index and clean (no LLM), then add up each page's expected calls and tokens."""
-    import duckdb
-
     from .resources.storage import variant_schema
     from .webr.estimate import CallEstimate, estimate_page
     from .webr.prompts import load_templates
@@ -346,7 +398,7 @@ def estimate_command(args: argparse.Namespace) -> int:
     for batch in runner.domain_batches(domains):
         runner.clean(batch)
     settings, llm = runner.resources["settings"], runner.llm
-    with duckdb.connect(str(runner.home.warehouse), read_only=True) as con:
+    with runner.home.warehouse_connection() as con:
         pages = con.execute(
             f"SELECT page_id, text FROM {variant_schema(settings.variant)}.cleaned_pages "
             "WHERE domain IN "
@@ -443,6 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also run on the small sample crawl shipped with webr-dagster")
     run.add_argument("--limit", type=int, help="at most N pages per domain")
     run.add_argument("--max-cost", type=float, help="spending cap in USD for this run")
+    run.add_argument("--workers", type=int, help="domain runs at once, each in a process "
+                     "of its own (needs WEBR_STORAGE=ducklake)")
     run.add_argument("--test-share", type=float, help="share of pages in test_sft (0.1)")
     run.add_argument("--max-failed-share", type=float, default=0.5,
                      help="exit non-zero when more than this share of the LLM calls sent "

@@ -26,7 +26,7 @@ if os.environ.get("DAGSTER_HOME"):
     first_load = not (Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml").exists()
     ensure_dagster_home(WebRHome.from_env())
     if first_load:
-        limit_warehouse_pool_in_storage()
+        limit_warehouse_pool_in_storage(WebRHome.from_env())
 
 defs = Definitions(
     assets=ALL_ASSETS,

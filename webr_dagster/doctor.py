@@ -111,6 +111,21 @@ def check_duckdb_file(path: Path) -> Check:
     return Check(name, True, "yes")
 
 
+def check_lake(location) -> Check:
+    """The DuckLake attaches: catalog reachable, data folder writable."""
+    from .resources import lake
+
+    name = "DuckLake (WEBR_STORAGE=ducklake) attaches"
+    try:
+        with lake.connection(location) as con:
+            con.execute("SELECT 1").fetchone()
+    except Exception as error:  # noqa: BLE001 - reported, not raised
+        return Check(name, False, f"{type(error).__name__}: {error}. Check WEBR_LAKE_CATALOG "
+                     "(the catalog database must exist; the password goes in PGPASSWORD) "
+                     "and WEBR_LAKE_DATA")
+    return Check(name, True, f"yes, data in {location.data_path}")
+
+
 def check_dagster_home(home) -> Check:
     from .instance import ensure_dagster_home
 
@@ -135,8 +150,10 @@ def check_disk(folder: Path) -> Check:
 
 
 def run_checks(home, llm) -> list[Check]:
-    checks = [check_writable(home.root), check_duckdb_file(home.warehouse),
-              check_duckdb_file(home.ledger), check_dagster_home(home),
+    location = home.lake
+    storage = ([check_lake(location)] if location is not None else
+               [check_duckdb_file(home.warehouse), check_duckdb_file(home.ledger)])
+    checks = [check_writable(home.root), *storage, check_dagster_home(home),
               check_disk(home.root), check_litellm()]
     if checks[-1].ok:
         checks.append(check_model(llm))

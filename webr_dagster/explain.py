@@ -8,11 +8,10 @@ template, model, tokens, cost, latency and reply). Nothing is recomputed or sent
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import duckdb
 
-from .resources.storage import SCHEMA
+from .resources.storage import SCHEMA, WebRHome
 
 PAIR_TABLES = ("instruction_side_pairs", "response_side_pairs")
 CALL_KEY_COLUMNS = ("request_call_key", "answer_call_key", "response_call_key")
@@ -33,11 +32,13 @@ def _one(con, sql: str, params: list) -> dict | None:
     return rows[0] if rows else None
 
 
-def _calls(ledger_path: Path, keys: list[str]) -> list[dict]:
+def _calls(ledger_connection, keys: list[str]) -> list[dict]:
     """Each call's latest ok row (or its latest attempt when none succeeded)."""
-    if not keys or not ledger_path.exists():
+    if not keys:
         return []
-    with duckdb.connect(str(ledger_path), read_only=True) as con:
+    with ledger_connection() as con:
+        if con is None:
+            return []
         return _rows(con, """
             SELECT call_key, stage, template, model, status, finish_reason, prompt_tokens,
                    completion_tokens, cost_usd, latency_s, attempts, reply, error, created_at
@@ -85,10 +86,11 @@ def _page_story(con, schema: str, page_id: str) -> dict:
     return story
 
 
-def explain(warehouse: Path, ledger: Path, schema: str = SCHEMA, prompt_id: str | None = None,
+def explain(home: WebRHome, schema: str = SCHEMA, prompt_id: str | None = None,
             url: str | None = None) -> dict:
-    """The stored story of ``prompt_id`` (an example) or ``url`` (a page, kept or not)."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    """The stored story of ``prompt_id`` (an example) or ``url`` (a page, kept or not),
+    from ``home``'s warehouse and ledger (files or lake)."""
+    with home.warehouse_connection() as con:
         if prompt_id is not None:
             example = _one(con, f"SELECT * FROM {schema}.sft_splits WHERE prompt_id = ?",
                            [prompt_id])
@@ -110,7 +112,8 @@ def explain(warehouse: Path, ledger: Path, schema: str = SCHEMA, prompt_id: str 
     keys = [story["author_profile"]["call_key"]] if story.get("author_profile") else []
     if story.get("pair"):
         keys += [story["pair"][column] for column in CALL_KEY_COLUMNS]
-    story["llm_calls"] = _calls(ledger, [key for key in dict.fromkeys(keys) if key])
+    story["llm_calls"] = _calls(home.ledger_connection,
+                                [key for key in dict.fromkeys(keys) if key])
     story["verdict"] = verdict(story)
     return story
 

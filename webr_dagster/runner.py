@@ -16,7 +16,13 @@ from .checks import ALL_CHECKS
 from .failures import failure_cause, tag_failure_cause
 from .instance import WAREHOUSE_POOL, ensure_dagster_home
 from .jobs import DOMAIN_ASSETS, SPLITS_ASSETS
-from .partitions import crawl_source_partitions, domain_batches, domain_partitions, range_tags
+from .partitions import (
+    DOMAINS_PER_RUN,
+    crawl_source_partitions,
+    domain_batches,
+    domain_partitions,
+    range_tags,
+)
 from .resources.call_ledger import process_alive
 from .resources.environment import resources_from_env
 from .resources.stop_request import stop_reason
@@ -79,13 +85,18 @@ class IndexSummary:
 
 class Runner:
     def __init__(self, home: WebRHome | None = None, max_cost_usd: float | None = None,
-                 **setting_overrides):
+                 budget_id: str | None = None, **setting_overrides):
         self.home = (home or WebRHome.from_env()).ensure()
         ensure_dagster_home(self.home)
         self.instance = DagsterInstance.get()
-        # One spending cap across every run this invocation starts.
-        llm_overrides = {"budget_id": f"cli-{uuid.uuid4().hex}", "max_cost_usd": max_cost_usd}
+        # One spending cap across every run this invocation starts (its --workers
+        # processes included: they get the same budget id).
+        budget_id = budget_id or f"cli-{uuid.uuid4().hex}"
+        llm_overrides = {"budget_id": budget_id, "max_cost_usd": max_cost_usd}
         self.resources = resources_from_env(self.home, llm_overrides, **setting_overrides)
+        # What a --workers process needs to build the same Runner.
+        self.options = {"max_cost_usd": max_cost_usd, "budget_id": budget_id,
+                        **setting_overrides}
         self.definitions = [*ALL_ASSETS, *ALL_CHECKS]
 
     @property
@@ -107,6 +118,8 @@ class Runner:
         """Wait while a run launched elsewhere (the UI, a sensor, a backfill) holds the
         warehouse pool. The UI's queue already waits for this process's runs: they are
         in the same instance, in progress, and in the pool."""
+        if self.home.lake is not None:
+            return  # a DuckLake takes concurrent writers; conflicts are retried
         told = False
         while not stop_reason():
             busy = []
@@ -160,9 +173,7 @@ class Runner:
 
     def llm_totals(self) -> dict:
         """What every LLM session of this invocation came to, from the ledger."""
-        from .resources.call_ledger import CallLedger
-
-        ledger = CallLedger(self.llm.ledger_path)
+        ledger = self.llm.open_ledger()
         try:
             return ledger.session_totals(self.llm.budget_id)
         finally:
@@ -178,9 +189,12 @@ class Runner:
         """Index-free cleaning of a contiguous range of domains, in one run."""
         return self._materialize(CLEANING_ASSETS, tags=range_tags(batch))
 
-    def domain_batches(self, domains: list[str]) -> list[list[str]]:
+    def domain_batches(self, domains: list[str], workers: int = 1) -> list[list[str]]:
+        """Runs of contiguous domains; with ``workers`` > 1, at least that many runs, so
+        every worker gets one."""
         ordered = self.instance.get_dynamic_partitions(domain_partitions.name)
-        return domain_batches(domains, ordered)
+        size = min(DOMAINS_PER_RUN, max(1, -(-len(domains) // max(workers, 1))))
+        return domain_batches(domains, ordered, size)
 
     def run_domains(self, batch: list[str]):
         """One run over a contiguous range of domain partitions."""

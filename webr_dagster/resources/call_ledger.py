@@ -13,7 +13,9 @@ next ledger that opens, so no reply that came back is paid for twice.
 
 Several processes share the file (a run in the UI, `webr run`, call workers of both), and
 DuckDB admits one process at a time: every operation opens the file briefly and retries
-while another process holds its lock.
+while another process holds its lock. With WEBR_STORAGE=ducklake the tables are in the
+lake's ``ledger`` schema instead, where processes on many machines write at once; a write
+that conflicts is retried whole (lake.in_transaction). Journals stay on each machine.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+
+from . import lake
 
 LEDGER_COLUMNS = {
     "call_key": "VARCHAR",
@@ -103,22 +107,36 @@ def process_alive(pid: int) -> bool:
 class CallLedger:
     """Reads and appends ledger rows of one file, for one process."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, lake_location: lake.LakeLocation | None = None):
+        """``path``: the DuckDB file (its folder also holds the journals); with
+        ``lake_location`` the tables are in that lake and ``path`` names only the journals."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.journal_dir = self.path.parent / f"{self.path.stem}-journal"
+        self.lake = lake_location
         self._lock = threading.Lock()
         self._journal = None
-        with self._connection() as con:
-            columns = ", ".join(f"{name} {kind}" for name, kind in LEDGER_COLUMNS.items())
-            con.execute(f"CREATE TABLE IF NOT EXISTS llm_calls ({columns})")
-            for name, kind in LEDGER_COLUMNS.items():  # ledgers written by older versions
-                con.execute(f"ALTER TABLE llm_calls ADD COLUMN IF NOT EXISTS {name} {kind}")
-            columns = ", ".join(f"{name} {kind}" for name, kind in SESSION_COLUMNS.items())
-            con.execute(f"CREATE TABLE IF NOT EXISTS llm_sessions ({columns})")
-            for name, kind in SESSION_COLUMNS.items():
-                con.execute(f"ALTER TABLE llm_sessions ADD COLUMN IF NOT EXISTS {name} {kind}")
+        self._write(self._create_tables)
         self.recover_journals()
+
+    @staticmethod
+    def _create_tables(con) -> None:
+        for table, schema in (("llm_calls", LEDGER_COLUMNS), ("llm_sessions", SESSION_COLUMNS)):
+            columns = ", ".join(f"{name} {kind}" for name, kind in schema.items())
+            con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+            # Ledgers written by older versions lack newer columns. Only a missing one is
+            # added: in a lake every schema change conflicts with every concurrent writer.
+            present = {row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()}
+            for name, kind in schema.items():
+                if name not in present:
+                    con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+    def _write(self, work):
+        """``work(con)`` as one write: retried whole on a lake's commit conflict."""
+        if self.lake is not None:
+            return lake.in_transaction(self.lake, work, schema="ledger")
+        with self._connection() as con:
+            return work(con)
 
     @contextmanager
     def _connection(self):
@@ -128,6 +146,10 @@ class CallLedger:
         call. (Keeping it open across operations saved the checkpoint each close costs,
         about 100 ms on a few thousand calls, but a second process then waited for the
         first one's whole stage: the two-process rate-limit test stopped overlapping.)"""
+        if self.lake is not None:
+            with lake.connection(self.lake, schema="ledger") as con:
+                yield con
+            return
         import duckdb
 
         deadline = time.monotonic() + LOCK_WAIT_S
@@ -235,12 +257,15 @@ class CallLedger:
         present = (" WHERE NOT EXISTS (SELECT 1 FROM llm_calls l WHERE l.call_key = b.call_key"
                    " AND l.created_at = b.created_at AND l.attempts = b.attempts)"
                    if skip_present else "")
-        with self._connection() as con:
+
+        def insert(con) -> int:
             con.register("ledger_batch", frame)
             before = con.execute("SELECT count(*) FROM llm_calls").fetchone()[0]
             con.execute(f"INSERT INTO llm_calls ({names}) SELECT {names} FROM ledger_batch b"
                         + present)
             return con.execute("SELECT count(*) FROM llm_calls").fetchone()[0] - before
+
+        return self._write(insert)
 
     def spent(self, budget_id: str) -> float:
         """What calls recorded under ``budget_id`` have cost so far."""
@@ -253,11 +278,10 @@ class CallLedger:
 
     def record_session(self, row: dict) -> None:
         names = ", ".join(SESSION_COLUMNS)
-        with self._connection() as con:
-            con.execute(
-                f"INSERT INTO llm_sessions ({names}) VALUES "
-                f"({', '.join('?' for _ in SESSION_COLUMNS)})",
-                [row.get(name) for name in SESSION_COLUMNS])
+        self._write(lambda con: con.execute(
+            f"INSERT INTO llm_sessions ({names}) VALUES "
+            f"({', '.join('?' for _ in SESSION_COLUMNS)})",
+            [row.get(name) for name in SESSION_COLUMNS]))
 
     def session_totals(self, budget_id: str) -> dict:
         """Every session's counts under ``budget_id`` added up; errors by reason."""

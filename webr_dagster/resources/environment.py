@@ -28,12 +28,23 @@ def _number(name: str, kind=float):
     return kind(value) if value not in (None, "") else None
 
 
+def lake_fields(home: WebRHome) -> dict:
+    """The lake's fields of a resource when WEBR_STORAGE=ducklake (else none); the catalog
+    as an EnvVar, so a host or user in it never lands in run config."""
+    location = home.lake
+    if location is None:
+        return {}
+    return {"lake_catalog": EnvVar("WEBR_LAKE_CATALOG"), "lake_data": location.data_path,
+            "extension_directory": location.extension_directory}
+
+
 def llm_from_env(home: WebRHome, **overrides) -> LLMResource:
     model = os.environ.get("WEBR_MODEL") or None
     options = {
         "model": model,
         "api_base": os.environ.get("WEBR_API_BASE") or None,
         "ledger_path": str(home.ledger),
+        **lake_fields(home),
         "max_cost_usd": _number("WEBR_MAX_COST_USD"),
         "requests_per_minute": _number("WEBR_RPM"),
         "tokens_per_minute": _number("WEBR_TPM"),
@@ -121,7 +132,7 @@ def resources_from_env(home: WebRHome | None = None, llm_overrides: dict | None 
     return {
         # Each variant's tables in their own schema of the same file; the ledger is shared.
         "io_manager": warehouse_io_manager(home, variant_schema(settings.variant)),
-        "warehouse": warehouse_resource(home),
+        "warehouse": warehouse_resource(home, **lake_fields(home)),
         "llm": llm_from_env(home, **(llm_overrides or {})),
         "settings": settings,
     }

@@ -22,12 +22,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
 from . import call_workers
 from .call_ledger import CallLedger, call_key
 from .completion import complete_once, stopped_at_cap
+from .lake import LakeLocation
 from .shared_rate_limit import SharedRateLimiter, budget_name
 from .stop_request import stop_reason
 
@@ -165,6 +166,11 @@ class LLMResource(ConfigurableResource):
     )
     output_usd_per_million_tokens: float | None = None
     ledger_path: str = "webr_home/llm_calls.duckdb"
+    # WEBR_STORAGE=ducklake: the ledger's tables live in this lake (ledger_path's folder
+    # keeps only the crash journals).
+    lake_catalog: str | None = None
+    lake_data: str | None = None
+    extension_directory: str | None = None
     call_processes: int | None = Field(
         default=None,
         description="worker processes running completions; 0 = this process; "
@@ -174,6 +180,17 @@ class LLMResource(ConfigurableResource):
         default=None, description="calls sharing this id share one spending cap "
         "(default: the Dagster run)",
     )
+
+    def open_ledger(self) -> CallLedger:
+        """The call ledger, in its file or in the lake."""
+        location = None
+        if self.lake_catalog:
+            catalog = self.lake_catalog
+            if isinstance(catalog, EnvVar):  # outside a run Dagster has not resolved it
+                catalog = catalog.get_value()
+            location = LakeLocation(catalog, self.lake_data or "",
+                                    self.extension_directory or "")
+        return CallLedger(self.ledger_path, location)
 
     @property
     def model_name(self) -> str:
@@ -279,7 +296,7 @@ class LLMSession:
         self.resource = resource
         self.run_id = run_id
         self.log = log
-        self.ledger = CallLedger(resource.ledger_path)
+        self.ledger = resource.open_ledger()
         self.budget_id = resource.budget_id or run_id
         self._spent_before = (
             self.ledger.spent(self.budget_id) if resource.max_cost_usd is not None else 0.0

@@ -6,17 +6,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from dagster import MetadataValue, TableColumn, TableSchema
+from dagster import EnvVar, MetadataValue, TableColumn, TableSchema
 from dagster._core.storage.db_io_manager import DbIOManager
 from dagster_duckdb import DuckDBIOManager, DuckDBResource
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasTypeHandler
 
 from ..webr.variants import DEFAULT
+from . import lake
 
 # Not "warehouse": DuckDB finds a schema named like the database file's stem ambiguous.
 SCHEMA = "webr"
@@ -33,6 +35,24 @@ class WebRHome:
     @property
     def warehouse(self) -> Path:
         return self.root / "warehouse.duckdb"
+
+    @property
+    def lake(self) -> lake.LakeLocation | None:
+        """The DuckLake that holds the warehouse and the ledger when WEBR_STORAGE=ducklake
+        (WEBR_LAKE_CATALOG: what follows "ducklake:", e.g. "postgres:dbname=webr
+        host=db"; WEBR_LAKE_DATA: the Parquet folder or s3:// prefix); None: the file."""
+        choice = os.environ.get("WEBR_STORAGE", "duckdb").strip().lower()
+        if choice in ("", "duckdb", "file"):
+            return None
+        if choice != "ducklake":
+            raise ValueError(f"WEBR_STORAGE={choice!r}: expected 'duckdb' or 'ducklake'")
+        catalog = os.environ.get("WEBR_LAKE_CATALOG")
+        if not catalog:
+            raise ValueError("WEBR_STORAGE=ducklake needs WEBR_LAKE_CATALOG (e.g. "
+                             "'postgres:dbname=webr host=127.0.0.1'; the password in "
+                             "PGPASSWORD, not in the catalog string)")
+        data = os.environ.get("WEBR_LAKE_DATA") or str(self.root / "lake_data")
+        return lake.LakeLocation(catalog, data, str(self.root / "duckdb_extensions"))
 
     @property
     def ledger(self) -> Path:
@@ -53,6 +73,40 @@ class WebRHome:
     @property
     def source_registry(self) -> Path:
         return self.root / "crawl_sources.json"
+
+    @contextmanager
+    def warehouse_connection(self):
+        """A connection for reading the warehouse outside a run, file or lake."""
+        location = self.lake
+        if location is None:
+            import duckdb
+
+            con = duckdb.connect(str(self.warehouse), read_only=True)
+        else:
+            con = lake.connect(location)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def ledger_connection(self):
+        """A connection for reading the call ledger outside a run; None when there is no
+        ledger yet."""
+        location = self.lake
+        if location is not None:
+            con = lake.connect(location, schema="ledger")
+        elif self.ledger.exists():
+            import duckdb
+
+            con = duckdb.connect(str(self.ledger), read_only=True)
+        else:
+            yield None
+            return
+        try:
+            yield con
+        finally:
+            con.close()
 
     # -- crawl sources: readable partition keys ------------------------------------------
     def source_key(self, path: str) -> str:
@@ -182,10 +236,46 @@ def variant_schema(variant: str) -> str:
     return SCHEMA if variant == DEFAULT else f"{SCHEMA}_{variant.replace('-', '_')}"
 
 
-def warehouse_io_manager(home: WebRHome, schema: str = SCHEMA) -> WarehouseIOManager:
+class Warehouse(DuckDBResource):
+    """SQL on the warehouse wherever it lives: the DuckDB file ``database``, or, when
+    ``lake_catalog`` is set, a DuckLake attached as the default catalog (the same SQL,
+    ``webr.cleaned_pages``, reads either)."""
+
+    lake_catalog: str | None = None
+    lake_data: str | None = None
+    extension_directory: str | None = None
+
+    @property
+    def lake_location(self) -> lake.LakeLocation | None:
+        if not self.lake_catalog:
+            return None
+        return lake.LakeLocation(self.lake_catalog, self.lake_data or "",
+                                 self.extension_directory or "")
+
+    @contextmanager
+    def get_connection(self):
+        location = self.lake_location
+        if location is None:
+            with super().get_connection() as con:
+                yield con
+        else:
+            with lake.connection(location) as con:
+                yield con
+
+
+def warehouse_io_manager(home: WebRHome, schema: str = SCHEMA):
     """``schema``: where the assets' tables go (a run variant's own, e.g. `webr_wi_only`)."""
-    return WarehouseIOManager(database=str(home.warehouse), schema=schema)
+    location = home.lake
+    if location is None:
+        return WarehouseIOManager(database=str(home.warehouse), schema=schema)
+    from .lake_io_manager import LakeIOManager
+
+    # The catalog string can carry a host and user: an EnvVar is read at run time and
+    # never stored in run config.
+    return LakeIOManager(catalog=EnvVar("WEBR_LAKE_CATALOG"), data_path=location.data_path,
+                         extension_directory=location.extension_directory, schema_=schema)
 
 
-def warehouse_resource(home: WebRHome) -> DuckDBResource:
-    return DuckDBResource(database=str(home.warehouse))
+def warehouse_resource(home: WebRHome, **lake_fields) -> Warehouse:
+    """``lake_fields``: environment.lake_fields(home) when the warehouse is a lake."""
+    return Warehouse(database=str(home.warehouse), **lake_fields)

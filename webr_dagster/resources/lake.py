@@ -1,0 +1,144 @@
+"""A DuckLake: the warehouse and the call ledger for many writers on many machines.
+
+DuckDB stays the query engine; the catalog lives in PostgreSQL (or any catalog DuckLake
+accepts) and the data in Parquet files under a path every worker reaches. A connection
+is a fresh in-memory DuckDB that ATTACHes the lake as ``lake`` and makes it the default
+catalog, so ``webr.cleaned_pages`` means the lake's table and the project's SQL runs
+unchanged. (Reconnecting to a ``ducklake:`` path itself, after a failed commit, can hang
+in DuckDB's instance cache; an in-memory database per connection cannot.)
+
+DuckLake checks write conflicts per table, not per partition: two processes re-writing
+different domains of one table conflict about once in four or five commits. A write is
+therefore one transaction, retried whole with jittered backoff.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+
+T = TypeVar("T")
+LAKE = "lake"
+# Extensions come from the duckdb-extension-* wheels, installed into a folder of the
+# project's own: no network, and no dependence on a writable $HOME.
+EXTENSIONS = ("ducklake", "postgres")
+RETRY_ATTEMPTS = 12
+RETRY_BASE_S = 0.05
+RETRY_CAP_S = 2.0
+
+
+@dataclass(frozen=True)
+class LakeLocation:
+    catalog: str  # what follows "ducklake:", e.g. "postgres:dbname=webr host=10.0.0.5"
+    data_path: str  # a folder or an s3:// prefix every worker reaches
+    extension_directory: str
+
+    @property
+    def data_folder(self) -> Path | None:
+        return None if "://" in self.data_path else Path(self.data_path)
+
+
+class CommitConflict(RuntimeError):
+    """A write still conflicted after every retry."""
+
+
+def is_conflict(error: Exception) -> bool:
+    text = str(error)
+    return isinstance(error, duckdb.TransactionException) or "Transaction conflict" in text \
+        or "conflict" in text.lower() and "commit" in text.lower()
+
+
+def _load_extensions(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        for name in EXTENSIONS:
+            con.execute(f"LOAD {name}")
+    except duckdb.Error:
+        import duckdb_extensions  # the wheel's installer; imported only when needed
+
+        for name in EXTENSIONS:
+            duckdb_extensions.import_extension(name, con=con)
+            con.execute(f"LOAD {name}")
+
+
+def connect(location: LakeLocation, schema: str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the lake attached and in use (``schema`` too, if given)."""
+    Path(location.extension_directory).mkdir(parents=True, exist_ok=True)
+    if location.data_folder is not None:
+        location.data_folder.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(":memory:", config={
+        "extension_directory": location.extension_directory,
+        "autoinstall_known_extensions": False,
+    })
+    try:
+        _load_extensions(con)
+        data_path = location.data_path.rstrip("/") + "/"
+        con.execute(f"ATTACH 'ducklake:{location.catalog}' AS {LAKE} "
+                    f"(DATA_PATH '{data_path}')")
+        if schema:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {LAKE}.{schema}")
+            con.execute(f"USE {LAKE}.{schema}")
+        else:
+            con.execute(f"USE {LAKE}")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+@contextmanager
+def connection(location: LakeLocation, schema: str | None = None
+               ) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = connect(location, schema)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def in_transaction(location: LakeLocation, work: Callable[[duckdb.DuckDBPyConnection], T],
+                   schema: str | None = None, attempts: int = RETRY_ATTEMPTS,
+                   on_retry: Callable[[int, Exception], None] | None = None) -> T:
+    """Run ``work(con)`` in one transaction and commit; on a write conflict roll back and
+    run all of it again, after a jittered exponential pause. Nothing is half-written: a
+    transaction that does not commit leaves no trace."""
+    with connection(location, schema) as con:
+        for attempt in range(1, attempts + 1):
+            con.execute("BEGIN TRANSACTION")
+            try:
+                result = work(con)
+                con.execute("COMMIT")
+                return result
+            except Exception as error:  # noqa: BLE001 - anything else is re-raised below
+                try:
+                    con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass  # a failed commit has already ended the transaction
+                if not is_conflict(error):
+                    raise
+                if attempt == attempts:
+                    raise CommitConflict(f"still conflicting after {attempts} attempts: "
+                                         f"{error}") from error
+                if on_retry:
+                    on_retry(attempt, error)
+                pause = min(RETRY_CAP_S, RETRY_BASE_S * 2 ** (attempt - 1))
+                time.sleep(random.uniform(0, pause))  # full jitter: writers spread out
+    raise AssertionError("unreachable")
+
+
+def expire_and_clean(location: LakeLocation, older_than: str = "1 hour") -> dict[str, int]:
+    """Drop snapshots older than ``older_than`` and delete the data files only they used
+    (a re-materialized partition leaves its old Parquet files until then)."""
+    with connection(location) as con:
+        expired = con.execute(
+            f"CALL ducklake_expire_snapshots('{LAKE}', older_than => now() - INTERVAL "
+            f"'{older_than}')").fetchall()
+        cleaned = con.execute(
+            f"CALL ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)").fetchall()
+    return {"snapshots_expired": len(expired), "files_deleted": len(cleaned)}

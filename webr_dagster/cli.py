@@ -1,13 +1,15 @@
 """`webr` command line: run the whole method in-process on crawl files, estimate its cost,
-extract one page, or open the UI.
+extract one page, open the UI, or write a multi-machine deployment's files.
 
     webr run [PATH...] [--sample] [--limit N] [--max-cost USD] [--test-share F]
-             [--variant NAME]
+             [--variant NAME] [--workers N]
     webr estimate [PATH...] [--sample] [--limit N]
     webr extract FILE [--url URL]
     webr explain PROMPT_ID | --url URL [--json] [--variant NAME]
     webr doctor
     webr ui [--port 3000]
+    webr deploy print-config --dagster-postgres URL --redis URL --lake-catalog C
+                             --lake-data PATH [--out DIR]
 """
 
 from __future__ import annotations
@@ -470,6 +472,22 @@ def doctor_command(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def deploy_command(args: argparse.Namespace) -> int:
+    """Write the files of a Dagster-on-PostgreSQL, Celery, DuckLake deployment."""
+    from .deploy import START_COMMANDS, write_deployment
+    from .resources.storage import WebRHome
+
+    out_dir = Path(args.out) if args.out else WebRHome.from_env().root / "deploy"
+    written = write_deployment(out_dir, dagster_pg_url=args.dagster_postgres,
+                               broker=args.redis, lake_catalog=args.lake_catalog,
+                               lake_data=args.lake_data, writers=args.writers,
+                               domains_per_run=args.domains_per_run)
+    for path in written:
+        _say(f"wrote {path}")
+    _say(START_COMMANDS.format(env=out_dir / "webr.env", celery=out_dir / "celery.yaml"))
+    return 0
+
+
 def ui_command(args: argparse.Namespace) -> int:
     """Start the Dagster UI and daemon on this package, with DAGSTER_HOME under WEBR_HOME."""
     from .instance import ensure_dagster_home
@@ -517,6 +535,26 @@ def build_parser() -> argparse.ArgumentParser:
     estimate.add_argument("--sample", action="store_true")
     estimate.add_argument("--limit", type=int)
     estimate.set_defaults(handler=estimate_command)
+    deploy = commands.add_parser("deploy", help="files for Dagster on PostgreSQL with "
+                                 "Celery workers and a DuckLake (README: Deployment)")
+    deploy_commands = deploy.add_subparsers(dest="deploy_command", required=True)
+    print_config = deploy_commands.add_parser("print-config", help="write dagster.yaml, "
+                                              "celery.yaml and webr.env")
+    print_config.add_argument("--dagster-postgres", required=True, metavar="URL",
+                              help="postgresql://user@host:port/db for Dagster's storage "
+                              "(a password goes in DAGSTER_PG_URL, not on the command line)")
+    print_config.add_argument("--redis", required=True, metavar="URL",
+                              help="the Celery broker, e.g. redis://host:6379/0")
+    print_config.add_argument("--lake-catalog", required=True, help="WEBR_LAKE_CATALOG, "
+                              "e.g. 'postgres:dbname=webr_lake host=db user=webr'")
+    print_config.add_argument("--lake-data", required=True,
+                              help="WEBR_LAKE_DATA: a folder every worker mounts, or s3://")
+    print_config.add_argument("--writers", type=int, default=8,
+                              help="domain runs writing at once (8)")
+    print_config.add_argument("--domains-per-run", type=int, default=50,
+                              help="domains per backfill run: the unit workers share (50)")
+    print_config.add_argument("--out", help="folder to write to ($WEBR_HOME/deploy)")
+    print_config.set_defaults(handler=deploy_command)
     doctor = commands.add_parser("doctor", help="check the model, the files and the "
                                  "Dagster home, and say what is wrong")
     doctor.set_defaults(handler=doctor_command)

@@ -7,6 +7,7 @@ start-up and the LLM client's start-up once per batch instead of once per domain
 """
 
 import functools
+import os
 import warnings
 from contextlib import contextmanager
 
@@ -24,7 +25,9 @@ domain_partitions = DynamicPartitionsDefinition(name="domain")
 # small for memory, and a failed run loses nothing paid for (the ledger has the replies).
 # bench/many_domains.py: 300 hosts in two runs of 200 took 1.44x the one-host time, in
 # one run 1.25x.
-DOMAINS_PER_RUN = 1000
+# WEBR_DOMAINS_PER_RUN: smaller in a multi-worker deployment, where a backfill's runs are
+# what the workers share out.
+DOMAINS_PER_RUN = int(os.environ.get("WEBR_DOMAINS_PER_RUN") or 1000)
 # UI backfills of domain assets launch one run per range of this many domains.
 domain_backfill_policy = BackfillPolicy.multi_run(max_partitions_per_run=DOMAINS_PER_RUN)
 RANGE_START_TAG = "dagster/asset_partition_range_start"

@@ -14,6 +14,7 @@ from .checks import ALL_CHECKS
 from .failures import failure_cause_sensor
 from .instance import ensure_dagster_home, limit_warehouse_pool_in_storage
 from .jobs import domain_pipeline_job, index_crawl_source_job, splits_job
+from .maintenance import lake_maintenance, lake_maintenance_schedule
 from .resources.environment import resources_from_env
 from .resources.storage import WebRHome
 from .sensors import crawl_landing_sensor, indexed_domains_sensor
@@ -31,7 +32,8 @@ if os.environ.get("DAGSTER_HOME"):
 defs = Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
-    jobs=[index_crawl_source_job, domain_pipeline_job, splits_job],
+    jobs=[index_crawl_source_job, domain_pipeline_job, splits_job, lake_maintenance],
+    schedules=[lake_maintenance_schedule],
     sensors=[crawl_landing_sensor, indexed_domains_sensor, failure_cause_sensor],
     resources=resources_from_env(),
     executor=in_process_executor,

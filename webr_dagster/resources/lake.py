@@ -132,13 +132,22 @@ def in_transaction(location: LakeLocation, work: Callable[[duckdb.DuckDBPyConnec
     raise AssertionError("unreachable")
 
 
-def expire_and_clean(location: LakeLocation, older_than: str = "1 hour") -> dict[str, int]:
-    """Drop snapshots older than ``older_than`` and delete the data files only they used
-    (a re-materialized partition leaves its old Parquet files until then)."""
+def maintain(location: LakeLocation, older_than_s: int = 3600) -> dict[str, int]:
+    """Expire snapshots older than ``older_than_s`` seconds (time travel to them ends),
+    merge small adjacent data files, and delete the files no snapshot uses any more: a
+    re-materialized partition leaves its old Parquet files behind until then. Readers of
+    an expired snapshot older than that would lose their files, so keep it above the
+    longest query."""
     with connection(location) as con:
+        # Small writes (a domain of a page or two) sit inline in the catalog: write them
+        # out as Parquet, so the catalog database stays small.
+        con.execute(f"CALL ducklake_flush_inlined_data('{LAKE}')").fetchall()
         expired = con.execute(
-            f"CALL ducklake_expire_snapshots('{LAKE}', older_than => now() - INTERVAL "
-            f"'{older_than}')").fetchall()
-        cleaned = con.execute(
+            f"CALL ducklake_expire_snapshots('{LAKE}', older_than => now() - "
+            f"to_seconds({int(older_than_s)}))").fetchall()
+        merged = con.execute(f"CALL ducklake_merge_adjacent_files('{LAKE}')").fetchall()
+        # Merging schedules the merged files too; they go with the rest.
+        deleted = con.execute(
             f"CALL ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)").fetchall()
-    return {"snapshots_expired": len(expired), "files_deleted": len(cleaned)}
+    return {"snapshots_expired": len(expired), "files_merged": len(merged),
+            "files_deleted": len(deleted)}

@@ -10,6 +10,7 @@ import pytest
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
 from tests.support.loopback_openai import LoopbackOpenAI  # noqa: E402
+from tests.support.postgres import new_database  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPORA = SHARED / "corpora"
@@ -70,21 +71,6 @@ def postgres_dsn() -> str:
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     return _service("WEBR_TEST_REDIS", "Redis")
-
-
-def new_database(dsn: str, prefix: str) -> str:
-    """A fresh, empty PostgreSQL database; its name."""
-    import uuid
-
-    import psycopg2
-
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    con = psycopg2.connect(f"{dsn} dbname=postgres")
-    con.autocommit = True
-    with con.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE {name}")
-    con.close()
-    return name
 
 
 @pytest.fixture

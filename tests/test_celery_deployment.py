@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-from tests.conftest import new_database
+from tests.support.postgres import new_database
 from webr_dagster.cli import main
 from webr_dagster.resources.storage import WebRHome
 

@@ -41,7 +41,9 @@ def test_the_lake_holds_what_the_file_holds(lake_env, loopback, corpora, monkeyp
     in_lake = _tables(lake_home)
     sent = loopback.requests_total
     assert sent > 0 and max(loopback.request_keys.values()) == 1  # no call sent twice
+    # Nothing went to the files: the warehouse and the ledger are in the lake.
     assert not (lake_home.root / "warehouse.duckdb").exists()
+    assert not (lake_home.root / "llm_calls.duckdb").exists()
     assert any((lake_home.root / "lake_data").rglob("*.parquet"))
 
     # The embedded file, from scratch (its own ledger): the same examples, split the same.

@@ -2,19 +2,22 @@
 
 DuckDB stays the query engine; the catalog lives in PostgreSQL (or any catalog DuckLake
 accepts) and the data in Parquet files under a path every worker reaches. A connection
-is a fresh in-memory DuckDB that ATTACHes the lake as ``lake`` and makes it the default
-catalog, so ``webr.cleaned_pages`` means the lake's table and the project's SQL runs
-unchanged. (Reconnecting to a ``ducklake:`` path itself, after a failed commit, can hang
-in DuckDB's instance cache; an in-memory database per connection cannot.)
+is a cursor on one in-memory DuckDB per process that has ATTACHed the lake as ``lake``, and
+makes the lake the default catalog, so ``webr.cleaned_pages`` means the lake's table and
+the project's SQL runs unchanged. (Reconnecting to a ``ducklake:`` path itself, after a
+failed commit, can hang in DuckDB's instance cache; the in-memory database stays open.)
 
-DuckLake checks write conflicts per table, not per partition: two processes re-writing
-different domains of one table conflict about once in four or five commits. A write is
+DuckLake checks write conflicts per table, not per partition. Writing new partitions
+(a crawl's first pass) did not conflict here, but re-writing existing ones did: at 8
+writers 8-9 % of commits lost at least once (bench/lake_conflicts.py). A write is
 therefore one transaction, retried whole with jittered backoff.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -50,9 +53,9 @@ class CommitConflict(RuntimeError):
 
 
 def is_conflict(error: Exception) -> bool:
-    text = str(error)
-    return isinstance(error, duckdb.TransactionException) or "Transaction conflict" in text \
-        or "conflict" in text.lower() and "commit" in text.lower()
+    text = str(error).lower()
+    return (isinstance(error, duckdb.TransactionException) or "transaction conflict" in text
+            or ("conflict" in text and "commit" in text))
 
 
 def _load_extensions(con: duckdb.DuckDBPyConnection) -> None:
@@ -67,22 +70,63 @@ def _load_extensions(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"LOAD {name}")
 
 
+_attached: dict[tuple[int, LakeLocation], duckdb.DuckDBPyConnection] = {}
+_schemas: set[tuple[int, LakeLocation, str]] = set()
+_attach_lock = threading.Lock()
+
+
+def _database(location: LakeLocation) -> duckdb.DuckDBPyConnection:
+    """This process's in-memory DuckDB with the lake attached, made once: loading the
+    extensions and attaching cost about 0.2 s, which every small write would pay again."""
+    key = (os.getpid(), location)
+    with _attach_lock:
+        if key not in _attached:
+            Path(location.extension_directory).mkdir(parents=True, exist_ok=True)
+            if location.data_folder is not None:
+                location.data_folder.mkdir(parents=True, exist_ok=True)
+            con = duckdb.connect(":memory:", config={
+                "extension_directory": location.extension_directory,
+                "autoinstall_known_extensions": False,
+            })
+            try:
+                _load_extensions(con)
+                _attach(con, location)
+            except BaseException:
+                con.close()
+                raise
+            _attached[key] = con
+        return _attached[key]
+
+
+def _attach(con: duckdb.DuckDBPyConnection, location: LakeLocation, attempts: int = 4) -> None:
+    """ATTACH the lake. The first attach of a new catalog creates its tables; processes
+    starting together race for that, and the losers see an error once: try again."""
+    data_path = location.data_path.rstrip("/") + "/"
+    for attempt in range(1, attempts + 1):
+        try:
+            con.execute(f"ATTACH 'ducklake:{location.catalog}' AS {LAKE} "
+                        f"(DATA_PATH '{data_path}')")
+            return
+        except duckdb.Error as error:
+            text = str(error).lower()
+            racing = is_conflict(error) or "already exists" in text or "duplicate" in text
+            if not racing or attempt == attempts:
+                raise
+            _pause(attempt + 2)
+
+
 def connect(location: LakeLocation, schema: str | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the lake attached and in use (``schema`` too, if given)."""
-    Path(location.extension_directory).mkdir(parents=True, exist_ok=True)
-    if location.data_folder is not None:
-        location.data_folder.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(":memory:", config={
-        "extension_directory": location.extension_directory,
-        "autoinstall_known_extensions": False,
-    })
+    """A connection of its own (its own transaction) to this process's attached lake,
+    using the lake (and ``schema`` in it, created if missing) by default."""
+    con = _database(location).cursor()
     try:
-        _load_extensions(con)
-        data_path = location.data_path.rstrip("/") + "/"
-        con.execute(f"ATTACH 'ducklake:{location.catalog}' AS {LAKE} "
-                    f"(DATA_PATH '{data_path}')")
         if schema:
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {LAKE}.{schema}")
+            key = (os.getpid(), location, schema)
+            if key not in _schemas:
+                # Two processes creating it at once conflict: the loser tries again and
+                # finds it there.
+                _retried(lambda: con.execute(f"CREATE SCHEMA IF NOT EXISTS {LAKE}.{schema}"))
+                _schemas.add(key)
             con.execute(f"USE {LAKE}.{schema}")
         else:
             con.execute(f"USE {LAKE}")
@@ -100,6 +144,22 @@ def connection(location: LakeLocation, schema: str | None = None
         yield con
     finally:
         con.close()
+
+
+def _pause(attempt: int) -> None:
+    """Full jitter: writers that collided spread out instead of colliding again."""
+    time.sleep(random.uniform(0, min(RETRY_CAP_S, RETRY_BASE_S * 2 ** (attempt - 1))))
+
+
+def _retried(statement: Callable[[], T], attempts: int = RETRY_ATTEMPTS) -> T:
+    for attempt in range(1, attempts + 1):
+        try:
+            return statement()
+        except duckdb.Error as error:
+            if not is_conflict(error) or attempt == attempts:
+                raise
+            _pause(attempt)
+    raise AssertionError("unreachable")
 
 
 def in_transaction(location: LakeLocation, work: Callable[[duckdb.DuckDBPyConnection], T],
@@ -127,8 +187,7 @@ def in_transaction(location: LakeLocation, work: Callable[[duckdb.DuckDBPyConnec
                                          f"{error}") from error
                 if on_retry:
                     on_retry(attempt, error)
-                pause = min(RETRY_CAP_S, RETRY_BASE_S * 2 ** (attempt - 1))
-                time.sleep(random.uniform(0, pause))  # full jitter: writers spread out
+                _pause(attempt)
     raise AssertionError("unreachable")
 
 

@@ -55,6 +55,14 @@ def test_the_lake_holds_what_the_file_holds(lake_env, loopback, corpora, monkeyp
     assert len(in_file["splits"]) > 10
     for name in in_file:
         pd.testing.assert_frame_equal(in_lake[name], in_file[name], check_dtype=False)
+    # The exports too, file for file (the card's table of counts included).
+    for split in ("train_sft", "test_sft"):
+        name = f"exports/webr-sft/jsonl/{split}.jsonl"
+        assert (lake_home.root / name).read_text() == (file_home.root / name).read_text()
+    lake_card = (lake_home.root / "exports/webr-sft/README.md").read_text()
+    assert lake_card.split("## Pipeline")[1].split("## Mix")[0] == \
+        (file_home.root / "exports/webr-sft/README.md").read_text().split(
+            "## Pipeline")[1].split("## Mix")[0]
 
     # Again on the lake, one writer: every call from the lake's ledger, nothing changes.
     for name, value in lake_vars.items():

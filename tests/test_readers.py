@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import random
 from collections import Counter
 from pathlib import Path
 
@@ -478,7 +479,9 @@ def test_random_bytes_and_empty_warc(tmp_path):
     junk = tmp_path / "junk.warc.gz"
     # Random bytes, and junk after a blank line (warcio hands that back as a record
     # without a WARC type, which the reader used to drop without a rejection).
-    for data in (os.urandom(4096), b"\n" + bytes(range(256)) * 8):
+    # Seeded: for about 7 % of random inputs warcio reads a "record" before giving up, and
+    # the rejection then carries that later offset; a fixed junk keeps this test exact.
+    for data in (random.Random(0).randbytes(4096), b"\n" + bytes(range(256)) * 8):
         junk.write_bytes(data)
         (record,) = records_of(junk)
         assert record.reject_reason == "corrupt_record" and record.record_offset == 0

@@ -14,7 +14,6 @@ runs N of them at once. Needs PostgreSQL: `eval "$(.ci/start-services)"` first.
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -50,8 +49,8 @@ def commit_retries(home: Path) -> tuple[int, int]:
 
 
 def timed_run(crawl: Path, base_url: str, per_run: int, workers: int | None,
-              dsn: str | None) -> tuple[float, int, tuple[int, int] | None]:
-    """(seconds, domain runs, (retried, commits) or None for the file)."""
+              dsn: str | None) -> tuple[float, tuple[int, int] | None]:
+    """(seconds, (retried, commits) or None for the file)."""
     home = Path(tempfile.mkdtemp(prefix="webr-bench-"))
     env = {**os.environ, "WEBR_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"),
            "WEBR_MODEL": "openai/loopback", "WEBR_API_BASE": base_url,
@@ -67,10 +66,7 @@ def timed_run(crawl: Path, base_url: str, per_run: int, workers: int | None,
     if done.returncode != 0:
         raise SystemExit(f"webr run failed ({done.returncode}):\n{done.stdout[-3000:]}"
                          f"\n{done.stderr[-3000:]}")
-    runs = len(re.findall(r"^\[domains? \d+", done.stdout, re.M))
-    runs = len(re.findall(r"^\[domains \d+-\d+/", done.stdout, re.M)) or runs
-    retries = commit_retries(home) if workers is not None else None
-    return elapsed, runs, retries
+    return elapsed, commit_retries(home) if workers is not None else None
 
 
 def main() -> None:
@@ -102,7 +98,7 @@ def main() -> None:
     with loopback_server(args.latency) as base_url:
         for _ in range(args.rounds):  # alternated: a slow spell of the machine hits all
             for name, writers in configurations:
-                seconds, _, retries = timed_run(crawl, base_url, args.per_run, writers, dsn)
+                seconds, retries = timed_run(crawl, base_url, args.per_run, writers, dsn)
                 if name not in best or seconds < best[name][0]:
                     best[name] = (seconds, retries)
     rows = [(name, *best[name]) for name, _ in configurations]

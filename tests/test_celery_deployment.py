@@ -6,7 +6,6 @@ embedded single-file run example for example, and no LLM call is sent twice."""
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -133,4 +132,3 @@ def test_a_backfill_on_two_celery_workers_equals_the_embedded_run(
     result = Runner().build_splits()
     assert result.success
     pd.testing.assert_frame_equal(_splits(WebRHome.from_env()), embedded)
-    shutil.rmtree(home / "duckdb_extensions", ignore_errors=True)
